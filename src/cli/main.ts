@@ -1,6 +1,8 @@
 // The edgeward command line: one program, one file per command group under ./commands.
 import { Command } from "commander";
 import { registerFleetCommands } from "./commands/fleet.ts";
+import { registerRepoCommands } from "./commands/repo.ts";
+import { registerSpecCommands } from "./commands/spec.ts";
 
 const program = new Command();
 program
@@ -16,5 +18,7 @@ program
   .showHelpAfterError("(run with --help for usage)");
 
 registerFleetCommands(program);
+registerSpecCommands(program);
+registerRepoCommands(program);
 
 await program.parseAsync(process.argv);
