@@ -1,0 +1,239 @@
+import { describe, expect, it } from "vitest";
+import {
+  detectorOptionsFor,
+  detectorPresets,
+  DetectorOptionsError,
+  type DetectorOptions,
+} from "./detector-options.ts";
+import { Membership, UnknownNodeError, type MembershipEffect } from "./membership.ts";
+import { NodeStatus } from "./node-status.ts";
+
+/** A membership driven by hand: time only moves when the test says so. */
+function harness(options: DetectorOptions = detectorPresets.lan, startedAtMs = 0) {
+  const effects: MembershipEffect[] = [];
+  const membership = new Membership(options, startedAtMs, (effect) => effects.push(effect));
+  const transitions = () =>
+    effects.flatMap((effect) =>
+      effect.type === "transition" ? [`${effect.to}@${effect.atMs}:${effect.reason}`] : [],
+    );
+  const probes = () =>
+    effects.filter((effect) => effect.type === "probe").map((effect) => effect.atMs);
+  /** Ticks every `stepMs` from `fromMs` up to and including `toMs`. */
+  const runTicks = (fromMs: number, toMs: number, stepMs = 10) => {
+    for (let atMs = fromMs; atMs <= toMs; atMs += stepMs) membership.tick(atMs);
+  };
+  return { membership, effects, transitions, probes, runTicks };
+}
+
+/** Heartbeats every `intervalMs` from `fromMs` while `untilMs` is not reached, ticking between. */
+function heartbeatSteadily(
+  h: ReturnType<typeof harness>,
+  nodeId: string,
+  fromMs: number,
+  untilMs: number,
+  intervalMs = 200,
+) {
+  for (let atMs = fromMs; atMs < untilMs; atMs += intervalMs) {
+    h.runTicks(atMs - intervalMs + 10, atMs - 10);
+    h.membership.heartbeat(nodeId, atMs);
+  }
+}
+
+const afterGraceMs = detectorPresets.lan.startupGraceMs;
+
+describe("detector presets", () => {
+  it.each([
+    ["lan", 200],
+    ["wan", 1_000],
+    ["cellular", 5_000],
+    ["documents", 30_000],
+  ] as const)("%s heartbeats every %i ms", (preset, intervalMs) => {
+    expect(detectorOptionsFor(preset).heartbeatIntervalMs).toBe(intervalMs);
+  });
+
+  it.each([
+    [{ heartbeatIntervalMs: 0 }, /heartbeatIntervalMs must be a positive number/],
+    [{ suspectPhi: 9, convictPhi: 8 }, /convictPhi \(8\) must be above suspectPhi \(9\)/],
+    [{ convictPhi: 40 }, /convictPhi must be at most 16/],
+    [{ readmitHeartbeats: 2.5 }, /readmitHeartbeats must be an integer/],
+    [{ startupGraceMs: -1 }, /must not be negative/],
+  ])("rejects overrides %j", (overrides, message) => {
+    expect(() => detectorOptionsFor("lan", overrides)).toThrow(DetectorOptionsError);
+    expect(() => detectorOptionsFor("lan", overrides)).toThrow(message);
+  });
+});
+
+describe("membership on the lan preset", () => {
+  it("keeps a node with on-time heartbeats HEALTHY", () => {
+    const h = harness();
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    heartbeatSteadily(h, "a", afterGraceMs + 200, afterGraceMs + 60_000);
+    expect(h.transitions()).toEqual([`HEALTHY@${afterGraceMs}:registered`]);
+    expect(h.probes()).toEqual([]);
+  });
+
+  it("suspects a silent node, probes it, and convicts when the probe times out", () => {
+    const h = harness();
+    const lastMs = afterGraceMs + 2_000;
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    heartbeatSteadily(h, "a", afterGraceMs + 200, lastMs + 1);
+    h.runTicks(lastMs + 10, lastMs + 2_000);
+    const transitions = h.transitions().slice(1);
+    expect(transitions).toHaveLength(2);
+    expect(transitions[0]).toMatch(/^DEGRADED@\d+:heartbeat-overdue$/);
+    expect(transitions[1]).toMatch(/^FAILED@\d+:probe-timed-out$/);
+    const suspectedAtMs = Number(/@(\d+)/.exec(transitions[0] ?? "")?.[1]);
+    const failedAtMs = Number(/@(\d+)/.exec(transitions[1] ?? "")?.[1]);
+    // Suspicion at phi 3 (about 550 ms of silence), conviction once the 250 ms probe timed out.
+    expect(suspectedAtMs - lastMs).toBeGreaterThan(400);
+    expect(suspectedAtMs - lastMs).toBeLessThan(700);
+    expect(failedAtMs - lastMs).toBeLessThan(1_000);
+    expect(h.probes()).toEqual([suspectedAtMs]);
+  });
+
+  it("never convicts a suspect that answers its probes, and re-probes it", () => {
+    const h = harness();
+    const lastMs = afterGraceMs + 2_000;
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    heartbeatSteadily(h, "a", afterGraceMs + 200, lastMs + 1);
+    for (let atMs = lastMs + 10; atMs <= lastMs + 10_000; atMs += 10) {
+      h.membership.tick(atMs);
+      if (h.probes().at(-1) === atMs) h.membership.probeAnswered("a", "alive", atMs + 5);
+    }
+    expect(h.transitions().slice(1)).toEqual([
+      expect.stringMatching(/^DEGRADED@\d+:heartbeat-overdue$/),
+    ]);
+    expect(h.probes().length).toBeGreaterThanOrEqual(9);
+    h.membership.heartbeat("a", lastMs + 10_005);
+    expect(h.transitions().at(-1)).toBe(`HEALTHY@${lastMs + 10_005}:heartbeat-resumed`);
+  });
+
+  it("convicts at once when the connection drops and the probe is refused", () => {
+    const h = harness();
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    heartbeatSteadily(h, "a", afterGraceMs + 200, afterGraceMs + 1_000);
+    h.membership.connectionLost("a", afterGraceMs + 1_050);
+    expect(h.probes()).toEqual([afterGraceMs + 1_050]);
+    h.membership.probeAnswered("a", "refused", afterGraceMs + 1_052);
+    expect(h.transitions().slice(1)).toEqual([
+      `DEGRADED@${afterGraceMs + 1_050}:connection-lost`,
+      `FAILED@${afterGraceMs + 1_052}:probe-refused`,
+    ]);
+  });
+
+  it("treats a goodbye as OFFLINE and never convicts an OFFLINE node", () => {
+    const h = harness();
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    h.membership.goodbye("a", afterGraceMs + 100);
+    h.runTicks(afterGraceMs + 110, afterGraceMs + 30_000, 100);
+    expect(h.transitions().slice(1)).toEqual([`OFFLINE@${afterGraceMs + 100}:graceful-shutdown`]);
+    h.membership.register("a", afterGraceMs + 31_000, { probeable: true });
+    expect(h.transitions().at(-1)).toBe(`HEALTHY@${afterGraceMs + 31_000}:rejoined`);
+  });
+
+  it.each([
+    [2, NodeStatus.failed],
+    [3, NodeStatus.healthy],
+  ])(
+    "re-admits a FAILED node only after 3 on-time heartbeats (%i sent -> %s)",
+    (heartbeats, expected) => {
+      const h = harness();
+      h.membership.register("a", afterGraceMs, { probeable: false });
+      h.runTicks(afterGraceMs, afterGraceMs + 5_000, 100);
+      expect(h.membership.view("a", afterGraceMs + 5_000)?.status).toBe(NodeStatus.failed);
+      for (let index = 0; index < heartbeats; index += 1)
+        h.membership.heartbeat("a", afterGraceMs + 6_000 + index * 200);
+      expect(h.membership.view("a", afterGraceMs + 7_000)?.status).toBe(expected);
+    },
+  );
+
+  it("restarts the re-admission count when a heartbeat comes late", () => {
+    const h = harness();
+    h.membership.register("a", afterGraceMs, { probeable: false });
+    h.runTicks(afterGraceMs, afterGraceMs + 5_000, 100);
+    for (const atMs of [6_000, 6_200, 9_000, 9_200])
+      h.membership.heartbeat("a", afterGraceMs + atMs);
+    expect(h.membership.view("a", afterGraceMs + 9_200)?.status).toBe(NodeStatus.failed);
+    h.membership.heartbeat("a", afterGraceMs + 9_400);
+    expect(h.membership.view("a", afterGraceMs + 9_400)?.status).toBe(NodeStatus.healthy);
+  });
+
+  it("convicts nobody during the startup grace period after a server restart", () => {
+    const startedAtMs = 1_000_000;
+    const h = harness(detectorPresets.lan, startedAtMs);
+    for (const nodeId of ["a", "b", "c"])
+      h.membership.restore(nodeId, NodeStatus.healthy, 0, startedAtMs, true);
+    h.runTicks(startedAtMs, startedAtMs + afterGraceMs - 10, 50);
+    expect(h.transitions()).toEqual([]);
+    // "a" reconnects within the grace period; "b" and "c" never come back.
+    h.membership.heartbeat("a", startedAtMs + 1_000);
+    heartbeatSteadily(h, "a", startedAtMs + afterGraceMs, startedAtMs + afterGraceMs + 3_000);
+    expect(h.membership.view("a", startedAtMs + afterGraceMs + 3_000)?.status).toBe(
+      NodeStatus.healthy,
+    );
+    expect(h.membership.view("b", startedAtMs + afterGraceMs + 3_000)?.status).toBe(
+      NodeStatus.failed,
+    );
+  });
+
+  it("rejects heartbeats from nodes that never registered", () => {
+    const h = harness();
+    expect(() => h.membership.heartbeat("ghost", 1)).toThrow(UnknownNodeError);
+  });
+
+  it("reports phi near zero while on time and rising with silence", () => {
+    const h = harness();
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    heartbeatSteadily(h, "a", afterGraceMs + 200, afterGraceMs + 5_000);
+    const lastMs = h.membership.view("a", 0)?.lastHeartbeatAtMs ?? 0;
+    const phiAt = (ageMs: number) => h.membership.view("a", lastMs + ageMs)?.phi ?? Number.NaN;
+    expect(phiAt(100)).toBeLessThan(0.5);
+    expect(phiAt(550)).toBeGreaterThan(2);
+    expect(phiAt(700)).toBeGreaterThan(phiAt(550));
+  });
+});
+
+describe("membership on the documents' rule", () => {
+  it("marks one or two missed 30 s checks DEGRADED and three FAILED", () => {
+    const options = detectorOptionsFor("documents");
+    const h = harness(options, 0);
+    const startMs = options.startupGraceMs;
+    h.membership.register("a", startMs, { probeable: false });
+    h.runTicks(startMs, startMs + 120_000, 1_000);
+    expect(h.transitions()).toEqual([
+      `HEALTHY@${startMs}:registered`,
+      `DEGRADED@${startMs + 35_000}:heartbeat-overdue`,
+      `FAILED@${startMs + 95_000}:heartbeat-overdue`,
+    ]);
+  });
+});
+
+describe("membership under heartbeat loss and jitter", () => {
+  it("makes no false conviction in 10 simulated minutes with 5 % loss and 50 ms jitter", () => {
+    // A small fixed-seed generator keeps the test reproducible (mulberry32).
+    let seed = 42;
+    const nextFloat = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let value = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      value = (value + Math.imul(value ^ (value >>> 7), 61 | value)) ^ value;
+      return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
+    };
+    const h = harness();
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    const arrivalsMs: number[] = [];
+    for (let sentMs = afterGraceMs + 200; sentMs < afterGraceMs + 600_000; sentMs += 200) {
+      if (nextFloat() >= 0.05) arrivalsMs.push(sentMs + nextFloat() * 50);
+    }
+    arrivalsMs.sort((left, right) => left - right);
+    let next = 0;
+    for (let atMs = afterGraceMs; atMs < afterGraceMs + 600_000; atMs += 10) {
+      while (next < arrivalsMs.length && (arrivalsMs[next] ?? Infinity) <= atMs) {
+        h.membership.heartbeat("a", arrivalsMs[next] ?? atMs);
+        next += 1;
+      }
+      h.membership.tick(atMs);
+      if (h.probes().at(-1) === atMs) h.membership.probeAnswered("a", "alive", atMs + 1);
+    }
+    expect(h.transitions().filter((transition) => transition.startsWith("FAILED"))).toEqual([]);
+  });
+});
