@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerFleetCommands } from "./commands/fleet.ts";
 import { registerRepoCommands } from "./commands/repo.ts";
+import { registerSimCommands } from "./commands/sim.ts";
 import { registerSpecCommands } from "./commands/spec.ts";
 
 const program = new Command();
@@ -20,5 +21,6 @@ program
 registerFleetCommands(program);
 registerSpecCommands(program);
 registerRepoCommands(program);
+registerSimCommands(program);
 
 await program.parseAsync(process.argv);
