@@ -1,0 +1,171 @@
+// The one typed API contract between server, agents, CLI and dashboard. Request bodies are
+// validated at the edge with these schemas; responses are typed with the inferred types.
+
+import { z } from "zod";
+import { nodeStatuses } from "../core/membership/node-status.ts";
+
+/** Node ids: DNS-label style, so they are safe in URLs, file names and metrics labels. */
+export const nodeIdSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    "expected a node id: 1-63 lowercase letters, digits and '-'",
+  );
+
+const fractionSchema = z.number().min(0).max(1);
+const nonNegativeSchema = z.number().finite().min(0);
+
+/** Resource usage measured on the node: fractions of capacity and absolute figures. */
+export const nodeMetricsSchema = z.strictObject({
+  measuredAtMs: nonNegativeSchema,
+  cpu: z.strictObject({ fraction: fractionSchema, cores: z.number().int().min(1).max(4096) }),
+  memory: z.strictObject({
+    fraction: fractionSchema,
+    usedBytes: nonNegativeSchema,
+    totalBytes: nonNegativeSchema,
+  }),
+  storage: z.strictObject({
+    fraction: fractionSchema,
+    usedBytes: nonNegativeSchema,
+    totalBytes: nonNegativeSchema,
+  }),
+  network: z.strictObject({
+    receiveBytesPerSecond: nonNegativeSchema,
+    transmitBytesPerSecond: nonNegativeSchema,
+  }),
+});
+export type NodeMetrics = z.infer<typeof nodeMetricsSchema>;
+
+const labelsSchema = z
+  .record(z.string().min(1).max(63), z.string().max(253))
+  .refine((labels) => Object.keys(labels).length <= 64, "at most 64 labels");
+
+export const registerRequestSchema = z.strictObject({
+  nodeId: nodeIdSchema,
+  /** Incremented by the agent at every start, so the server can tell a restart. */
+  incarnation: z.number().int().min(0),
+  /** Where the server can probe the agent (http://host:port); absent if unreachable. */
+  agentUrl: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
+  zone: z.string().min(1).max(128).optional(),
+  tier: z.string().min(1).max(64).optional(),
+  capabilities: z.array(z.string().min(1).max(128)).max(64).optional(),
+  labels: labelsSchema.optional(),
+  agentVersion: z.string().max(64).optional(),
+});
+export type RegisterRequest = z.infer<typeof registerRequestSchema>;
+
+export interface RegisterResponse {
+  nodeId: string;
+  heartbeatIntervalMs: number;
+  detectionPreset: string;
+  serverTimeMs: number;
+}
+
+export const heartbeatSchema = z.strictObject({
+  nodeId: nodeIdSchema,
+  incarnation: z.number().int().min(0),
+  sequence: z.number().int().min(0),
+  metrics: nodeMetricsSchema.optional(),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+/** Largest batch `POST /v1/heartbeats` accepts (a relay or a load generator batches). */
+export const heartbeatBatchMax = 1_000;
+
+export const heartbeatBatchSchema = z.strictObject({
+  heartbeats: z.array(heartbeatSchema).min(1).max(heartbeatBatchMax),
+});
+
+export interface HeartbeatBatchResponse {
+  accepted: number;
+}
+
+/** Messages an agent sends over its persistent connection (`GET /v1/agents/connect`). */
+export const agentMessageSchema = z.discriminatedUnion("type", [
+  z.strictObject({
+    type: z.literal("heartbeat"),
+    sequence: z.number().int().min(0),
+    metrics: nodeMetricsSchema.optional(),
+  }),
+  z.strictObject({ type: z.literal("goodbye") }),
+]);
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+
+/** Messages the server sends to an agent over the same connection. */
+export type ServerMessage =
+  | { type: "welcome"; heartbeatIntervalMs: number; serverTimeMs: number }
+  | { type: "goodbye-acknowledged" }
+  | { type: "error"; message: string };
+
+export const nodeStatusSchema = z.enum(nodeStatuses as [string, ...string[]]);
+
+export interface NodeQuotas {
+  cpuCores: number;
+  memoryMb: number;
+  storageGb: number;
+  networkMbps: number;
+}
+
+export interface NodeView {
+  id: string;
+  status: string;
+  statusSinceMs: number;
+  zone: string | null;
+  tier: string | null;
+  capabilities: string[];
+  labels: Record<string, string>;
+  quotas: NodeQuotas | null;
+  agentUrl: string | null;
+  incarnation: number;
+  registeredAtMs: number;
+  lastHeartbeatAtMs: number | null;
+  heartbeatAgeMs: number | null;
+  phi: number | null;
+  metrics: NodeMetrics | null;
+}
+
+export interface NodeListResponse {
+  nodes: NodeView[];
+  detectionPreset: string;
+  serverTimeMs: number;
+}
+
+/** Everything that happens in the fleet, one JSON object per event. */
+export type FleetEvent =
+  | {
+      id: number;
+      type: "node.status";
+      node: string;
+      from: string | null;
+      to: string;
+      atMs: number;
+      reason: string;
+    }
+  | { id: number; type: "node.removed"; node: string; atMs: number };
+
+export type FleetEventDraft = FleetEvent extends infer Event
+  ? Event extends FleetEvent
+    ? Omit<Event, "id">
+    : never
+  : never;
+
+export interface EventListResponse {
+  events: FleetEvent[];
+  /** Pass as `afterId` to continue where this page ended. */
+  lastId: number;
+}
+
+export const eventQuerySchema = z.strictObject({
+  afterId: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+});
+
+/** Every error the API returns has this shape. */
+export interface ApiError {
+  error: string;
+  message: string;
+  statusCode: number;
+}

@@ -1,0 +1,40 @@
+// The control plane's durable state behind one port: SQLite by default, an in-memory twin for
+// the simulator and tests, etcd later. One contract suite (store-contract.ts) runs against all.
+
+import type { FleetEvent, FleetEventDraft, NodeMetrics, NodeQuotas } from "../api/contract.ts";
+
+/** What the server remembers about a node across restarts. */
+export interface NodeRecord {
+  id: string;
+  zone: string | null;
+  tier: string | null;
+  capabilities: string[];
+  labels: Record<string, string>;
+  quotas: NodeQuotas | null;
+  agentUrl: string | null;
+  incarnation: number;
+  status: string;
+  statusSinceMs: number;
+  registeredAtMs: number;
+  lastHeartbeatAtMs: number | null;
+  metrics: NodeMetrics | null;
+}
+
+export interface Store {
+  loadNodes(): Promise<NodeRecord[]>;
+  /** Inserts or replaces the records; durable when the promise resolves. */
+  saveNodes(records: readonly NodeRecord[]): Promise<void>;
+  deleteNode(nodeId: string): Promise<boolean>;
+  /** Appends events, assigning increasing ids; durable when the promise resolves. */
+  appendEvents(drafts: readonly FleetEventDraft[]): Promise<FleetEvent[]>;
+  /** Events with id > afterId, oldest first, at most `limit`. */
+  readEvents(afterId: number, limit: number): Promise<FleetEvent[]>;
+  close(): Promise<void>;
+}
+
+/** Events kept before the oldest are dropped; the event log is a window, not an archive. */
+export const storedEventsMax = 100_000;
+
+export class StoreError extends Error {
+  override readonly name = "StoreError";
+}
