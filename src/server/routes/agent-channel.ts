@@ -1,0 +1,153 @@
+// The agents' persistent channel (`GET /v1/agents/connect`, WebSocket): heartbeats in, config
+// and acknowledgements out. One connection per agent is what lets one core serve 10,000
+// agents at 1 Hz, and its closing without a goodbye is the first sign of a crashed agent.
+
+import type { FastifyInstance } from "fastify";
+import type { RawData, WebSocket } from "ws";
+import { z } from "zod";
+import { agentMessageSchema, nodeIdSchema, type ServerMessage } from "../../api/contract.ts";
+import type { ControlPlane } from "../control-plane.ts";
+import { describeIssues, HttpError } from "../http-error.ts";
+
+/** Largest message an agent may send; a heartbeat with metrics is about 400 bytes. */
+export const agentMessageBytesMax = 16 * 1024;
+/** Messages per second one agent may send before it is cut off (a heartbeat is at most 10 Hz). */
+export const agentMessagesPerSecondMax = 50;
+
+const connectQuerySchema = z.strictObject({
+  nodeId: nodeIdSchema,
+  incarnation: z.coerce.number().int().min(0),
+});
+
+/** WebSocket close codes, in the private range, so agents can tell why they were closed. */
+export const ChannelCloseCode = {
+  invalidRequest: 4400,
+  unknownNode: 4404,
+  staleIncarnation: 4409,
+  rateLimited: 4429,
+  replaced: 4000,
+  goodbye: 1000,
+} as const;
+
+function closeCodeFor(error: HttpError): number {
+  if (error.statusCode === 404) return ChannelCloseCode.unknownNode;
+  if (error.statusCode === 409) return ChannelCloseCode.staleIncarnation;
+  return ChannelCloseCode.invalidRequest;
+}
+
+/** The text of a WebSocket message, whichever buffer shape `ws` delivered it in. */
+export function messageText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
+  return data.toString("utf8");
+}
+
+function send(socket: WebSocket, message: ServerMessage): void {
+  socket.send(JSON.stringify(message));
+}
+
+export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane): void {
+  const { detection, directory, metrics, logger, clock } = plane.components;
+  const channels = new Map<string, WebSocket>();
+
+  app.get(
+    "/v1/agents/connect",
+    { websocket: true, config: { access: { resource: "nodes", action: "write" } } },
+    (socket, request) => {
+      const query = connectQuerySchema.safeParse(request.query);
+      if (!query.success) {
+        socket.close(
+          ChannelCloseCode.invalidRequest,
+          `invalid query: ${describeIssues(query.error)}`.slice(0, 120),
+        );
+        return;
+      }
+      const { nodeId, incarnation } = query.data;
+      const record = directory.get(nodeId);
+      if (record === undefined) {
+        socket.close(
+          ChannelCloseCode.unknownNode,
+          "node is not registered; POST /v1/nodes/register first",
+        );
+        return;
+      }
+      if (record.incarnation !== incarnation) {
+        socket.close(
+          ChannelCloseCode.staleIncarnation,
+          "incarnation does not match the registration; re-register",
+        );
+        return;
+      }
+      const previous = channels.get(nodeId);
+      channels.set(nodeId, socket);
+      previous?.close(ChannelCloseCode.replaced, "replaced by a newer connection");
+      metrics.agentConnections.inc();
+      send(socket, {
+        type: "welcome",
+        heartbeatIntervalMs: detection.options.heartbeatIntervalMs,
+        serverTimeMs: clock.nowMs(),
+      });
+
+      let saidGoodbye = false;
+      let windowStartedAtMs = clock.nowMs();
+      let messagesInWindow = 0;
+
+      socket.on("message", (data, isBinary) => {
+        const nowMs = clock.nowMs();
+        if (nowMs - windowStartedAtMs >= 1_000) {
+          windowStartedAtMs = nowMs;
+          messagesInWindow = 0;
+        }
+        messagesInWindow += 1;
+        if (messagesInWindow > agentMessagesPerSecondMax) {
+          socket.close(ChannelCloseCode.rateLimited, "too many messages; at most 50 per second");
+          return;
+        }
+        let parsed: unknown;
+        try {
+          parsed = isBinary ? undefined : JSON.parse(messageText(data));
+        } catch {
+          parsed = undefined;
+        }
+        const message = agentMessageSchema.safeParse(parsed);
+        if (!message.success) {
+          send(socket, {
+            type: "error",
+            message: `invalid message: ${describeIssues(message.error)}`,
+          });
+          return;
+        }
+        try {
+          switch (message.data.type) {
+            case "heartbeat":
+              plane.heartbeat(nodeId, incarnation, message.data.metrics, "channel");
+              return;
+            case "goodbye":
+              saidGoodbye = true;
+              plane.goodbye(nodeId);
+              send(socket, { type: "goodbye-acknowledged" });
+              socket.close(ChannelCloseCode.goodbye, "goodbye");
+              return;
+          }
+        } catch (error) {
+          if (!(error instanceof HttpError)) throw error;
+          send(socket, { type: "error", message: error.message });
+          socket.close(closeCodeFor(error), error.code);
+        }
+      });
+
+      socket.on("close", () => {
+        metrics.agentConnections.dec();
+        if (channels.get(nodeId) !== socket) return; // replaced by a newer connection
+        channels.delete(nodeId);
+        if (!saidGoodbye && detection.has(nodeId)) {
+          logger.info({ node: nodeId }, "agent connection lost");
+          detection.connectionLost(nodeId);
+        }
+      });
+      socket.on("error", (error) =>
+        logger.warn({ node: nodeId, err: error }, "agent connection error"),
+      );
+    },
+  );
+}

@@ -1,0 +1,331 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import type { FleetEvent, NodeListResponse, NodeView } from "../api/contract.ts";
+import { detectorOptionsFor } from "../core/membership/detector-options.ts";
+import type { Clock } from "../ports/clock.ts";
+import { MemoryStore } from "../runtime/store/memory-store.ts";
+import { startServer, type RunningServer } from "./main.ts";
+import { messageText } from "./routes/agent-channel.ts";
+
+/** A clock the test moves by hand; scheduled callbacks run when their time comes. */
+function manualClock(startMs: number) {
+  let nowMs = startMs;
+  const timers = new Set<{ dueMs: number; callback: () => void }>();
+  const clock: Clock = {
+    nowMs: () => nowMs,
+    schedule(delayMs, callback) {
+      const timer = { dueMs: nowMs + delayMs, callback };
+      timers.add(timer);
+      return () => timers.delete(timer);
+    },
+  };
+  const advance = (byMs: number) => {
+    const targetMs = nowMs + byMs;
+    for (;;) {
+      const due = [...timers]
+        .filter((timer) => timer.dueMs <= targetMs)
+        .sort((a, b) => a.dueMs - b.dueMs)[0];
+      if (due === undefined) break;
+      timers.delete(due);
+      nowMs = due.dueMs;
+      due.callback();
+    }
+    nowMs = targetMs;
+  };
+  return { clock, advance };
+}
+
+const servers: RunningServer[] = [];
+const directories: string[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.close();
+  for (const directory of directories.splice(0))
+    rmSync(directory, { recursive: true, force: true });
+});
+
+async function serverWith(options: { clock?: Clock; probeAnswer?: "alive" | "refused" } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), "edgeward-server-"));
+  directories.push(dataDir);
+  const server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir,
+    detection: detectorOptionsFor("lan", { startupGraceMs: 0 }),
+    logger: pino({ level: "silent" }),
+    store: new MemoryStore(),
+    ...(options.clock ? { clock: options.clock } : {}),
+    prober: () => Promise.resolve(options.probeAnswer),
+  });
+  servers.push(server);
+  return server;
+}
+
+const registration = (nodeId: string, extra: Record<string, unknown> = {}) => ({
+  nodeId,
+  incarnation: 1,
+  agentUrl: "http://127.0.0.1:1",
+  zone: "line-a",
+  ...extra,
+});
+
+describe("server API", () => {
+  it("registers a node, accepts its heartbeats and lists it HEALTHY", async () => {
+    const server = await serverWith();
+    const registered = await server.app.inject({
+      method: "POST",
+      url: "/v1/nodes/register",
+      payload: registration("edge-1"),
+    });
+    expect(registered.statusCode).toBe(200);
+    expect(registered.json()).toMatchObject({
+      nodeId: "edge-1",
+      heartbeatIntervalMs: 200,
+      detectionPreset: "lan",
+    });
+    const beat = await server.app.inject({
+      method: "POST",
+      url: "/v1/heartbeats",
+      payload: { nodeId: "edge-1", incarnation: 1, sequence: 1 },
+    });
+    expect(beat.json()).toEqual({ accepted: 1, rejected: [] });
+    const list = (
+      await server.app.inject({ method: "GET", url: "/v1/nodes" })
+    ).json<NodeListResponse>();
+    expect(list.nodes.map((node) => [node.id, node.status, node.zone])).toEqual([
+      ["edge-1", "HEALTHY", "line-a"],
+    ]);
+    const one = (
+      await server.app.inject({ method: "GET", url: "/v1/nodes/edge-1" })
+    ).json<NodeView>();
+    expect(one.heartbeatAgeMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it.each([
+    ["malformed JSON", "{not json", 400, /json/i],
+    [
+      "unknown field",
+      JSON.stringify({ ...registration("edge-1"), color: "red" }),
+      400,
+      /unrecognized key/i,
+    ],
+    ["bad node id", JSON.stringify(registration("Edge_1!")), 400, /nodeId: expected a node id/],
+    [
+      "negative incarnation",
+      JSON.stringify(registration("edge-1", { incarnation: -1 })),
+      400,
+      /incarnation/,
+    ],
+    [
+      "oversized body",
+      JSON.stringify({ ...registration("edge-1"), zone: "x".repeat(2 * 1024 * 1024) }),
+      413,
+      /too large/i,
+    ],
+  ])(
+    "rejects a registration with %s with a clear 4xx",
+    async (_name, payload, statusCode, message) => {
+      const server = await serverWith();
+      const response = await server.app.inject({
+        method: "POST",
+        url: "/v1/nodes/register",
+        headers: { "content-type": "application/json" },
+        payload,
+      });
+      expect(response.statusCode).toBe(statusCode);
+      expect(response.json<{ message: string }>().message).toMatch(message);
+    },
+  );
+
+  it("rejects a heartbeat from a node that never registered", async () => {
+    const server = await serverWith();
+    const response = await server.app.inject({
+      method: "POST",
+      url: "/v1/heartbeats",
+      payload: { nodeId: "ghost", incarnation: 1, sequence: 1 },
+    });
+    expect(response.statusCode).toBe(404);
+    expect(response.json<{ message: string }>().message).toMatch(
+      /not registered; register it first/,
+    );
+  });
+
+  it("rejects heartbeats from a stale incarnation and stale re-registrations", async () => {
+    const server = await serverWith();
+    await server.app.inject({
+      method: "POST",
+      url: "/v1/nodes/register",
+      payload: registration("edge-1", { incarnation: 2 }),
+    });
+    const beat = await server.app.inject({
+      method: "POST",
+      url: "/v1/heartbeats",
+      payload: { nodeId: "edge-1", incarnation: 1, sequence: 1 },
+    });
+    expect(beat.statusCode).toBe(409);
+    const older = await server.app.inject({
+      method: "POST",
+      url: "/v1/nodes/register",
+      payload: registration("edge-1", { incarnation: 1 }),
+    });
+    expect(older.statusCode).toBe(409);
+  });
+
+  it("answers unknown routes and unknown nodes with 404 JSON", async () => {
+    const server = await serverWith();
+    expect((await server.app.inject({ method: "GET", url: "/v1/nope" })).statusCode).toBe(404);
+    const missing = await server.app.inject({ method: "GET", url: "/v1/nodes/absent" });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ error: "unknown_node" });
+  });
+
+  it("never answers fuzzed requests with a 5xx", async () => {
+    const server = await serverWith();
+    await server.app.inject({
+      method: "POST",
+      url: "/v1/nodes/register",
+      payload: registration("edge-1"),
+    });
+    const routes = [
+      "/v1/nodes/register",
+      "/v1/heartbeats",
+      "/v1/nodes/edge-1/goodbye",
+      "/v1/events",
+      "/v1/nodes/edge-1",
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        fc.constantFrom("GET", "POST", "DELETE"),
+        fc.oneof(
+          fc.json(),
+          fc.string(),
+          fc
+            .jsonValue()
+            .map((value) => JSON.stringify({ nodeId: "edge-1", incarnation: 1, sequence: value })),
+        ),
+        async (url, method, payload) => {
+          const response = await server.app.inject({
+            method,
+            url,
+            headers: { "content-type": "application/json" },
+            ...(method === "GET" ? {} : { payload }),
+          });
+          expect(response.statusCode).toBeLessThan(500);
+        },
+      ),
+      { seed: 20261122, numRuns: 300 },
+    );
+  });
+
+  it("exposes Prometheus metrics and a health check", async () => {
+    const server = await serverWith();
+    expect((await server.app.inject({ method: "GET", url: "/healthz" })).json()).toEqual({
+      status: "ok",
+    });
+    const metrics = await server.app.inject({ method: "GET", url: "/metrics" });
+    expect(metrics.body).toContain('edgeward_nodes{status="HEALTHY"}');
+    expect(metrics.body).toContain("edgeward_heartbeats_received_total");
+  });
+});
+
+describe("failure detection through the server", () => {
+  it("suspects, probes and convicts a silent node, recording node.status events", async () => {
+    const { clock, advance } = manualClock(1_000_000);
+    const server = await serverWith({ clock });
+    await server.app.inject({
+      method: "POST",
+      url: "/v1/nodes/register",
+      payload: registration("edge-1"),
+    });
+    for (let sequence = 1; sequence <= 10; sequence += 1) {
+      advance(200);
+      await server.app.inject({
+        method: "POST",
+        url: "/v1/heartbeats",
+        payload: { nodeId: "edge-1", incarnation: 1, sequence },
+      });
+    }
+    advance(2_000);
+    const node = (
+      await server.app.inject({ method: "GET", url: "/v1/nodes/edge-1" })
+    ).json<NodeView>();
+    expect(node.status).toBe("FAILED");
+    const events = (await server.app.inject({ method: "GET", url: "/v1/events" })).json<{
+      events: FleetEvent[];
+    }>();
+    expect(
+      events.events.map((event) =>
+        event.type === "node.status" ? `${event.from}->${event.to}` : event.type,
+      ),
+    ).toEqual(["null->HEALTHY", "HEALTHY->DEGRADED", "DEGRADED->FAILED"]);
+  });
+
+  it("convicts at once when an agent's channel drops and its probe is refused", async () => {
+    const server = await serverWith({ probeAnswer: "refused" });
+    await server.app.inject({
+      method: "POST",
+      url: "/v1/nodes/register",
+      payload: registration("edge-1"),
+    });
+    const socket = new WebSocket(
+      `${server.url.replace("http", "ws")}/v1/agents/connect?nodeId=edge-1&incarnation=1`,
+    );
+    const welcome = await new Promise<unknown>((resolve, reject) => {
+      socket.once("message", (data) => resolve(JSON.parse(messageText(data))));
+      socket.once("error", reject);
+    });
+    expect(welcome).toMatchObject({ type: "welcome", heartbeatIntervalMs: 200 });
+    socket.send(JSON.stringify({ type: "heartbeat", sequence: 1 }));
+    socket.terminate();
+    const deadlineMs = Date.now() + 5_000;
+    let status = "";
+    while (Date.now() < deadlineMs && status !== "FAILED") {
+      status = (
+        await server.app.inject({ method: "GET", url: "/v1/nodes/edge-1" })
+      ).json<NodeView>().status;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(status).toBe("FAILED");
+  });
+
+  it("marks a node OFFLINE when it says goodbye on its channel", async () => {
+    const server = await serverWith();
+    await server.app.inject({
+      method: "POST",
+      url: "/v1/nodes/register",
+      payload: registration("edge-1"),
+    });
+    const socket = new WebSocket(
+      `${server.url.replace("http", "ws")}/v1/agents/connect?nodeId=edge-1&incarnation=1`,
+    );
+    const messages: unknown[] = [];
+    await new Promise<void>((resolve, reject) => {
+      socket.on("message", (data) => {
+        messages.push(JSON.parse(messageText(data)));
+        if (messages.length === 1) socket.send(JSON.stringify({ type: "goodbye" }));
+      });
+      socket.once("close", () => resolve());
+      socket.once("error", reject);
+    });
+    expect(messages.at(-1)).toEqual({ type: "goodbye-acknowledged" });
+    expect(
+      (await server.app.inject({ method: "GET", url: "/v1/nodes/edge-1" })).json<NodeView>().status,
+    ).toBe("OFFLINE");
+  });
+
+  it("closes the channel of a node that never registered with a clear code", async () => {
+    const server = await serverWith();
+    const socket = new WebSocket(
+      `${server.url.replace("http", "ws")}/v1/agents/connect?nodeId=ghost&incarnation=1`,
+    );
+    const code = await new Promise<number>((resolve) =>
+      socket.once("close", (closeCode) => resolve(closeCode)),
+    );
+    expect(code).toBe(4404);
+  });
+});
