@@ -1,0 +1,310 @@
+// `repo backup`: walks the source paths, saves new file content and the directory trees,
+// then the index and finally the snapshot. The snapshot is written last, so an interrupted
+// backup leaves only unreferenced packs, which the next run indexes and reuses.
+import { lstat, readdir, readlink } from "node:fs/promises";
+import type { BigIntStats } from "node:fs";
+import { hostname as osHostname } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { BackupError } from "../../core/backup/errors.ts";
+import { isUnchanged } from "../../core/backup/incremental.ts";
+import type {
+  IndexedPack,
+  Snapshot,
+  SnapshotSummary,
+  Tree,
+  TreeNode,
+} from "../../core/backup/objects.ts";
+import { findParentSnapshot } from "../../core/backup/snapshot-selection.ts";
+import type { SealedBlob } from "./blob-codec.ts";
+import { computeBlobId } from "./crypto.ts";
+import { InlineContentSaver } from "./content-saver.ts";
+import type { ChunkSink, ContentSaver } from "./content-saver.ts";
+import { errorCode } from "./directory-blob-store.ts";
+import { withLock } from "./lock.ts";
+import { PackWriter, safeUsername } from "./repository.ts";
+import type { Repository } from "./repository.ts";
+import { WorkerContentSaver, chunkWorkerScript } from "./worker-content-saver.ts";
+
+export interface BackupProgress {
+  filesDone: number;
+  bytesDone: number;
+  currentPath: string;
+}
+
+export interface BackupOptions {
+  paths: readonly string[];
+  tags?: readonly string[];
+  /** Snapshot time; defaults to now. */
+  timeMs?: number;
+  hostname?: string;
+  /** Parent snapshot id; undefined picks the newest of the same host and paths, null none. */
+  parentSnapshotId?: string | null;
+  /** Threads that chunk, hash, compress and encrypt; 0 does it on the calling thread. */
+  workerCount?: number;
+  onProgress?: (progress: BackupProgress) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface BackupResult {
+  snapshotId: string;
+  snapshot: Snapshot;
+  /** Packs an interrupted earlier run left behind, indexed and reused by this one. */
+  packsRecovered: number;
+}
+
+/** Index files are written every this many packs, so a crash loses little indexing. */
+const indexPacksMax = 64;
+/** Files queued per worker: enough that it never waits for the main thread between files. */
+const filesInFlightPerWorker = 4;
+/** Two savers on one thread: one hashes while the other waits for the disk. */
+const inlineSaverCount = 2;
+
+export async function backup(
+  repository: Repository,
+  options: BackupOptions,
+): Promise<BackupResult> {
+  return withLock(repository.store, false, async () => {
+    const startMs = Date.now();
+    await repository.loadIndex();
+    const packsRecovered = await repository.recoverUnindexedPacks();
+    const paths = options.paths.map((path) => resolve(path));
+    const names = paths.map((path) => basename(path) || "root");
+    if (new Set(names).size !== names.length)
+      throw new BackupError(
+        "INVALID_ARGUMENT",
+        `backup paths must have distinct base names: ${names.join(", ")}`,
+      );
+    const hostname = options.hostname ?? osHostname();
+    const snapshots = await repository.listSnapshots();
+    const parent =
+      options.parentSnapshotId === null
+        ? undefined
+        : options.parentSnapshotId !== undefined
+          ? {
+              id: options.parentSnapshotId,
+              snapshot: await repository.loadSnapshot(options.parentSnapshotId),
+            }
+          : findParentSnapshot(
+              snapshots.map((entry) => ({
+                ...entry,
+                timeMs: entry.snapshot.timeMs,
+                hostname: entry.snapshot.hostname,
+                paths: entry.snapshot.paths,
+              })),
+              hostname,
+              paths,
+            );
+
+    const pendingPacks: IndexedPack[] = [];
+    const flushIndex = async (): Promise<void> => {
+      if (pendingPacks.length > 0) await repository.writeIndex(pendingPacks.splice(0));
+    };
+    const onPackStored = async (pack: IndexedPack): Promise<void> => {
+      pendingPacks.push(pack);
+      if (pendingPacks.length >= indexPacksMax) await flushIndex();
+    };
+    const dataWriter = new PackWriter(repository, onPackStored);
+    const treeWriter = new PackWriter(repository, onPackStored);
+    const sessionBlobIds = new Set<string>();
+    const isKnown = (blobId: string) => sessionBlobIds.has(blobId) || repository.index.has(blobId);
+    const sink: ChunkSink = {
+      isKnown,
+      add: async (blob: SealedBlob) => {
+        // Two savers may race on the same new chunk; the first one stores it.
+        if (isKnown(blob.entry.id)) return;
+        sessionBlobIds.add(blob.entry.id);
+        summary.blobsAdded++;
+        await dataWriter.addSealed(blob);
+      },
+    };
+    const summary: SnapshotSummary = {
+      filesNew: 0,
+      filesChanged: 0,
+      filesUnmodified: 0,
+      directories: 0,
+      blobsAdded: 0,
+      bytesProcessed: 0,
+      bytesAddedStored: 0,
+      durationMs: 0,
+    };
+    const workerCount = options.workerCount ?? 0;
+    const workerScript = workerCount > 0 ? chunkWorkerScript() : undefined;
+    const savers: ContentSaver[] =
+      workerScript !== undefined
+        ? Array.from(
+            { length: workerCount },
+            () => new WorkerContentSaver(repository, workerScript),
+          )
+        : Array.from(
+            { length: inlineSaverCount },
+            () =>
+              new InlineContentSaver(
+                repository.keys,
+                repository.chunkerParameters,
+                repository.createCompressor(),
+              ),
+          );
+    // Each worker gets several files at once so it never idles while the main thread answers.
+    const idleSavers = savers.flatMap((saver) =>
+      Array.from({ length: workerScript !== undefined ? filesInFlightPerWorker : 1 }, () => saver),
+    );
+    const waiting: Array<(saver: ContentSaver) => void> = [];
+    const takeSaver = (): Promise<ContentSaver> => {
+      const saver = idleSavers.pop();
+      return saver !== undefined
+        ? Promise.resolve(saver)
+        : new Promise((resolveSaver) => waiting.push(resolveSaver));
+    };
+    const giveBack = (saver: ContentSaver): void => {
+      const next = waiting.shift();
+      if (next !== undefined) next(saver);
+      else idleSavers.push(saver);
+    };
+    const progress: BackupProgress = { filesDone: 0, bytesDone: 0, currentPath: "" };
+    const compressor = repository.createCompressor();
+
+    const saveTree = async (tree: Tree): Promise<string> => {
+      const plaintext = Buffer.from(JSON.stringify(tree));
+      const id = computeBlobId(repository.keys, plaintext);
+      if (!isKnown(id)) {
+        sessionBlobIds.add(id);
+        await treeWriter.addPlaintext("tree", plaintext, compressor, id);
+      }
+      return id;
+    };
+
+    const saveEntry = async (
+      path: string,
+      name: string,
+      parentNode: TreeNode | undefined,
+    ): Promise<TreeNode | undefined> => {
+      let stats: BigIntStats;
+      try {
+        stats = await lstat(path, { bigint: true });
+      } catch (error) {
+        if (errorCode(error) === "ENOENT") return undefined;
+        throw sourceError(error, path);
+      }
+      const common = {
+        name,
+        mode: Number(stats.mode & 0o7777n),
+        mtimeNs: stats.mtimeNs.toString(),
+        ctimeNs: stats.ctimeNs.toString(),
+        uid: Number(stats.uid),
+        gid: Number(stats.gid),
+        device: stats.dev.toString(),
+        inode: stats.ino.toString(),
+      };
+      if (stats.isSymbolicLink())
+        return { type: "symlink", ...common, linkTarget: await readlink(path) };
+      if (stats.isDirectory()) {
+        const parentTree =
+          parentNode?.type === "directory"
+            ? await repository.loadTree(parentNode.subtree)
+            : undefined;
+        return { type: "directory", ...common, subtree: await saveDirectory(path, parentTree) };
+      }
+      if (!stats.isFile()) {
+        options.onWarning?.(`${path}: skipped (not a regular file, directory or symlink)`);
+        return undefined;
+      }
+      const sizeBytes = Number(stats.size);
+      const identity = {
+        sizeBytes,
+        mtimeNs: common.mtimeNs,
+        ctimeNs: common.ctimeNs,
+        inode: common.inode,
+      };
+      const previous = parentNode?.type === "file" ? parentNode : undefined;
+      let content: string[];
+      if (isUnchanged(identity, previous, isKnown)) {
+        content = previous.content;
+        summary.filesUnmodified++;
+      } else {
+        const saver = await takeSaver();
+        try {
+          progress.currentPath = path;
+          const saved = await saver.saveFile(path, sink);
+          content = saved.content;
+          summary.bytesProcessed += saved.bytesRead;
+        } catch (error) {
+          throw sourceError(error, path);
+        } finally {
+          giveBack(saver);
+        }
+        if (previous === undefined) summary.filesNew++;
+        else summary.filesChanged++;
+      }
+      progress.filesDone++;
+      progress.bytesDone += sizeBytes;
+      options.onProgress?.(progress);
+      return { type: "file", ...common, sizeBytes, content };
+    };
+
+    const saveDirectory = async (path: string, parentTree: Tree | undefined): Promise<string> => {
+      summary.directories++;
+      const parentNodes = new Map(parentTree?.nodes.map((node) => [node.name, node]));
+      let names: string[];
+      try {
+        names = (await readdir(path)).sort();
+      } catch (error) {
+        throw sourceError(error, path);
+      }
+      const nodes = await Promise.all(
+        names.map((name) => saveEntry(join(path, name), name, parentNodes.get(name))),
+      );
+      return saveTree({ nodes: nodes.filter((node): node is TreeNode => node !== undefined) });
+    };
+
+    try {
+      const parentRoot =
+        parent === undefined ? undefined : await repository.loadTree(parent.snapshot.tree);
+      const parentRootNodes = new Map(parentRoot?.nodes.map((node) => [node.name, node]));
+      const rootNodes: TreeNode[] = [];
+      for (const [index, path] of paths.entries()) {
+        const name = names[index] as string;
+        const node = await saveEntry(path, name, parentRootNodes.get(name));
+        if (node === undefined)
+          throw new BackupError(
+            "INVALID_ARGUMENT",
+            `${path} does not exist or cannot be backed up`,
+          );
+        rootNodes.push(node);
+      }
+      const rootTreeId = await saveTree({
+        nodes: rootNodes.sort((left, right) => (left.name < right.name ? -1 : 1)),
+      });
+      await dataWriter.flush();
+      await treeWriter.flush();
+      await flushIndex();
+      summary.bytesAddedStored = dataWriter.bytesStored + treeWriter.bytesStored;
+      const timeMs = options.timeMs ?? startMs;
+      summary.durationMs = Date.now() - startMs;
+      const snapshot: Snapshot = {
+        version: 1,
+        time: new Date(timeMs).toISOString(),
+        timeMs,
+        hostname,
+        username: safeUsername(),
+        paths,
+        tree: rootTreeId,
+        parent: parent?.id ?? null,
+        tags: [...(options.tags ?? [])],
+        summary,
+      };
+      const snapshotId = await repository.saveObject("snapshot", snapshot);
+      return { snapshotId, snapshot, packsRecovered };
+    } finally {
+      await Promise.all(savers.map((saver) => saver.close()));
+    }
+  });
+}
+
+function sourceError(error: unknown, path: string): unknown {
+  if (error instanceof BackupError || !(error instanceof Error)) return error;
+  const code = errorCode(error);
+  if (code === undefined) return error;
+  return new BackupError("INVALID_ARGUMENT", `cannot read ${path}: ${error.message}`, {
+    cause: error,
+  });
+}

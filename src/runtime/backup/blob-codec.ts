@@ -1,0 +1,82 @@
+// One blob on its way into or out of a pack: id, compression, encryption. Shared by the main
+// thread and the chunking workers, so both produce byte-identical packs.
+import { CorruptObjectError } from "../../core/backup/errors.ts";
+import { blobTypes } from "../../core/backup/objects.ts";
+import type { BlobType, IndexedBlob } from "../../core/backup/objects.ts";
+import { bytesFromHex } from "../../core/backup/pack-format.ts";
+import type { PackHeaderEntry } from "../../core/backup/pack-format.ts";
+import { computeBlobId, decompressBlob, encryptionKey, seal, unseal } from "./crypto.ts";
+import type { BlobCompressor, Keys } from "./crypto.ts";
+
+/** A blob ready to append to a pack. */
+export interface SealedBlob {
+  entry: PackHeaderEntry;
+  sealed: Uint8Array;
+}
+
+/** Binds type and id into the encryption: a blob cannot be passed off as another. */
+function blobAssociatedData(type: BlobType, id: string): Buffer {
+  const associatedData = Buffer.alloc(33);
+  associatedData[0] = blobTypes.indexOf(type);
+  associatedData.set(bytesFromHex(id), 1);
+  return associatedData;
+}
+
+export function sealBlob(
+  keys: Keys,
+  compressor: BlobCompressor,
+  type: BlobType,
+  plaintext: Uint8Array,
+  knownId?: string,
+): SealedBlob {
+  const id = knownId ?? computeBlobId(keys, plaintext);
+  const compressed = compressor.compress(plaintext);
+  const sealed = seal(
+    encryptionKey(keys, keys.currentGeneration, "blob"),
+    compressed ?? plaintext,
+    blobAssociatedData(type, id),
+  );
+  return {
+    entry: {
+      id,
+      type,
+      lengthBytes: sealed.length,
+      rawLengthBytes: plaintext.length,
+      compressed: compressed !== undefined,
+      keyGeneration: keys.currentGeneration,
+    },
+    sealed,
+  };
+}
+
+/** Decrypts, decompresses and checks the id of one blob; any mismatch names pack and blob. */
+export function openBlob(
+  keys: Keys,
+  blob: IndexedBlob,
+  sealed: Uint8Array,
+  packName: string,
+): Buffer {
+  const objectName = `${blob.type} blob ${blob.id} in ${packName}`;
+  if (sealed.length !== blob.lengthBytes)
+    throw new CorruptObjectError(
+      objectName,
+      `read ${sealed.length} bytes, expected ${blob.lengthBytes} (pack truncated?)`,
+    );
+  const stored = unseal(
+    encryptionKey(keys, blob.keyGeneration, objectName),
+    sealed,
+    blobAssociatedData(blob.type, blob.id),
+    objectName,
+  );
+  const plaintext = blob.compressed
+    ? decompressBlob(stored, blob.rawLengthBytes, objectName)
+    : stored;
+  if (plaintext.length !== blob.rawLengthBytes)
+    throw new CorruptObjectError(
+      objectName,
+      `holds ${plaintext.length} bytes, expected ${blob.rawLengthBytes}`,
+    );
+  if (computeBlobId(keys, plaintext) !== blob.id)
+    throw new CorruptObjectError(objectName, "content does not match its id");
+  return plaintext;
+}

@@ -1,0 +1,69 @@
+// A worker thread that chunks, hashes, compresses and encrypts files for the main thread,
+// which keeps deduplication, packing and storage. One request (file) at a time, in order.
+import { parentPort, workerData } from "node:worker_threads";
+import { createChunkerParameters } from "../../core/backup/chunker.ts";
+import { keyRingSchema } from "../../core/backup/objects.ts";
+import { sealBlob } from "./blob-codec.ts";
+import { forEachChunk } from "./content-saver.ts";
+import { BlobCompressor, computeBlobId, keysFromRing } from "./crypto.ts";
+import type { ChunkWorkerData, ToMain, ToWorker } from "./worker-content-saver.ts";
+
+const data = workerData as ChunkWorkerData;
+const port = parentPort;
+if (port === null) throw new Error("chunk-worker.ts runs only as a worker thread");
+const keys = keysFromRing(keyRingSchema.parse(data.keyRing));
+const parameters = createChunkerParameters(data.config.chunkerSeed, data.config);
+const compressor = new BlobCompressor(data.config.compressionLevel);
+const buffer = Buffer.allocUnsafe(2 * parameters.chunkSizeBytesMax);
+/** Ids this worker need not send: indexed before the backup began, or sent already. */
+const knownBlobIds = new Set(data.knownBlobIds);
+let credits = data.blobsInFlightMax;
+let creditWaiter: (() => void) | undefined;
+let queue: Promise<void> = Promise.resolve();
+
+function send(message: ToMain, transfer: ArrayBuffer[] = []): void {
+  port?.postMessage(message, transfer);
+}
+
+async function saveFile(requestId: number, path: string): Promise<void> {
+  const content: string[] = [];
+  try {
+    const bytesRead = await forEachChunk(path, buffer, parameters, async (chunk) => {
+      const id = computeBlobId(keys, chunk);
+      content.push(id);
+      if (knownBlobIds.has(id)) return;
+      knownBlobIds.add(id);
+      const blob = sealBlob(keys, compressor, "data", chunk, id);
+      // Bounded memory: wait for the main thread to take earlier blobs before sending more.
+      while (credits === 0) await new Promise<void>((resolve) => (creditWaiter = resolve));
+      credits--;
+      const sealed = new Uint8Array(blob.sealed);
+      send({ kind: "blob", requestId, entry: blob.entry, sealed }, [sealed.buffer]);
+    });
+    send({ kind: "done", requestId, content, bytesRead });
+  } catch (error) {
+    const code =
+      typeof error === "object" && error !== null && "code" in error
+        ? String(error.code)
+        : undefined;
+    send({
+      kind: "failed",
+      requestId,
+      message: error instanceof Error ? error.message : String(error),
+      code,
+    });
+  }
+}
+
+port.on("message", (message: ToWorker) => {
+  switch (message.kind) {
+    case "ack":
+      credits += message.count;
+      creditWaiter?.();
+      creditWaiter = undefined;
+      break;
+    case "file":
+      queue = queue.then(() => saveFile(message.requestId, message.path));
+      break;
+  }
+});

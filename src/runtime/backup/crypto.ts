@@ -1,0 +1,241 @@
+// The repository's cryptography: scrypt for passwords, HMAC-SHA-256 blob ids, AES-256-GCM for
+// everything stored, zstd inside the encryption. All primitives are node:crypto's (OpenSSL).
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, scrypt } from "node:crypto";
+import zstd from "zstd-napi";
+import { CorruptObjectError, assert } from "../../core/backup/errors.ts";
+import type { KeyFile, KeyRing } from "../../core/backup/objects.ts";
+
+const nonceBytes = 12;
+const tagBytes = 16;
+const keyBytes = 32;
+/** Sealed object: magic "EWO1", key generation u32 LE, nonce, ciphertext, tag. */
+const objectMagic = Buffer.from("EWO1");
+const objectPrefixBytes = objectMagic.length + 4;
+/** AES-GCM bytes added to every sealed blob. */
+export const sealOverheadBytes = nonceBytes + tagBytes;
+
+/** A decrypted key ring, ready to use. */
+export interface Keys {
+  readonly blobIdKey: Buffer;
+  readonly encryptionKeys: ReadonlyMap<number, Buffer>;
+  readonly currentGeneration: number;
+  readonly ring: KeyRing;
+}
+
+export function keysFromRing(ring: KeyRing): Keys {
+  const encryptionKeys = new Map(
+    ring.encryptionKeys.map((entry) => [entry.generation, Buffer.from(entry.key, "base64")]),
+  );
+  for (const key of encryptionKeys.values())
+    assert(key.length === keyBytes, "encryption keys are 32 bytes");
+  return {
+    blobIdKey: Buffer.from(ring.blobIdKey, "base64"),
+    encryptionKeys,
+    currentGeneration: Math.max(...encryptionKeys.keys()),
+    ring,
+  };
+}
+
+export function createKeyRing(createdAt: string): KeyRing {
+  return {
+    version: 1,
+    blobIdKey: randomBytes(keyBytes).toString("base64"),
+    encryptionKeys: [{ generation: 0, key: randomBytes(keyBytes).toString("base64"), createdAt }],
+  };
+}
+
+/** A blob's id: HMAC-SHA-256 of its plaintext, so ids reveal nothing without the key. */
+export function computeBlobId(keys: Keys, plaintext: Uint8Array): string {
+  return createHmac("sha256", keys.blobIdKey).update(plaintext).digest("hex");
+}
+
+/** nonce ‖ AES-256-GCM(plaintext) ‖ tag, with `associatedData` authenticated too. */
+export function seal(key: Buffer, plaintext: Uint8Array, associatedData: Uint8Array): Buffer {
+  const nonce = randomBytes(nonceBytes);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  cipher.setAAD(associatedData);
+  const body = cipher.update(plaintext);
+  const final = cipher.final();
+  return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
+}
+
+export function unseal(
+  key: Buffer,
+  sealed: Uint8Array,
+  associatedData: Uint8Array,
+  objectName: string,
+): Buffer {
+  if (sealed.length < sealOverheadBytes)
+    throw new CorruptObjectError(objectName, "too short to be encrypted data");
+  const decipher = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, nonceBytes));
+  decipher.setAAD(associatedData);
+  decipher.setAuthTag(sealed.subarray(sealed.length - tagBytes));
+  const body = decipher.update(sealed.subarray(nonceBytes, sealed.length - tagBytes));
+  try {
+    return Buffer.concat([body, decipher.final()]);
+  } catch {
+    throw new CorruptObjectError(
+      objectName,
+      "authentication failed (modified, truncated or not written with this key)",
+    );
+  }
+}
+
+export function encryptionKey(keys: Keys, generation: number, objectName: string): Buffer {
+  const key = keys.encryptionKeys.get(generation);
+  if (key === undefined)
+    throw new CorruptObjectError(
+      objectName,
+      `encrypted with key generation ${generation}, which the key ring does not hold`,
+    );
+  return key;
+}
+
+/** What a stored metadata object is; bound into its encryption so objects cannot be swapped between kinds. */
+export type ObjectKind = "config" | "index" | "snapshot";
+
+/** Seals a JSON object: compressed, encrypted with the current key, kind authenticated. */
+export function sealObject(keys: Keys, kind: ObjectKind, value: unknown): Buffer {
+  const prefix = Buffer.alloc(objectPrefixBytes);
+  objectMagic.copy(prefix);
+  prefix.writeUInt32LE(keys.currentGeneration, objectMagic.length);
+  const plaintext = zstd.compress(Buffer.from(JSON.stringify(value)), { compressionLevel: 3 });
+  const key = encryptionKey(keys, keys.currentGeneration, kind);
+  return Buffer.concat([prefix, seal(key, plaintext, Buffer.concat([prefix, Buffer.from(kind)]))]);
+}
+
+export function unsealObject(
+  keys: Keys,
+  kind: ObjectKind,
+  stored: Uint8Array,
+  objectName: string,
+): unknown {
+  const bytes = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  if (
+    bytes.length < objectPrefixBytes ||
+    !bytes.subarray(0, objectMagic.length).equals(objectMagic)
+  ) {
+    throw new CorruptObjectError(objectName, "not an edgeward repository object (bad magic)");
+  }
+  const prefix = bytes.subarray(0, objectPrefixBytes);
+  const key = encryptionKey(keys, bytes.readUInt32LE(objectMagic.length), objectName);
+  const plaintext = unseal(
+    key,
+    bytes.subarray(objectPrefixBytes),
+    Buffer.concat([prefix, Buffer.from(kind)]),
+    objectName,
+  );
+  try {
+    return JSON.parse(zstd.decompress(plaintext).toString("utf8"));
+  } catch (error) {
+    throw new CorruptObjectError(objectName, `authenticated but undecodable: ${String(error)}`);
+  }
+}
+
+/** scrypt cost: N = 2^15, r = 8, p = 1 takes ~100 ms and 32 MiB, like restic's defaults. */
+export interface KeyDerivationOptions {
+  costN: number;
+  blockSizeR: number;
+  parallelizationP: number;
+}
+
+export const keyDerivationDefaults: KeyDerivationOptions = {
+  costN: 2 ** 15,
+  blockSizeR: 8,
+  parallelizationP: 1,
+};
+/** Cheap parameters for tests only: a repository made with them is easy to brute-force. */
+export const keyDerivationTesting: KeyDerivationOptions = {
+  costN: 2 ** 10,
+  blockSizeR: 8,
+  parallelizationP: 1,
+};
+const saltBytes = 32;
+/** scrypt needs 128·N·r·p bytes; the cap refuses key files that ask for absurd memory. */
+const scryptMemoryBytesMax = 1024 * 1024 * 1024;
+
+function deriveKey(password: string, kdf: KeyFile["kdf"]): Promise<Buffer> {
+  const memoryBytes = 128 * kdf.costN * kdf.blockSizeR * kdf.parallelizationP;
+  if (memoryBytes > scryptMemoryBytesMax)
+    throw new CorruptObjectError(
+      "key file",
+      `scrypt parameters need ${memoryBytes} bytes of memory`,
+    );
+  return new Promise((resolve, reject) => {
+    scrypt(
+      password,
+      Buffer.from(kdf.salt, "base64"),
+      keyBytes,
+      { N: kdf.costN, r: kdf.blockSizeR, p: kdf.parallelizationP, maxmem: 2 * memoryBytes },
+      (error, key) => (error ? reject(error) : resolve(key)),
+    );
+  });
+}
+
+const keyRingAssociatedData = Buffer.from("edgeward key ring v1");
+
+export async function wrapKeyRing(
+  ring: KeyRing,
+  password: string,
+  options: KeyDerivationOptions,
+  identity: { createdAt: string; hostname: string; username: string },
+): Promise<KeyFile> {
+  const kdf = {
+    name: "scrypt" as const,
+    ...options,
+    salt: randomBytes(saltBytes).toString("base64"),
+  };
+  const wrappingKey = await deriveKey(password, kdf);
+  return {
+    version: 1,
+    ...identity,
+    kdf,
+    keyRing: seal(wrappingKey, Buffer.from(JSON.stringify(ring)), keyRingAssociatedData).toString(
+      "base64",
+    ),
+  };
+}
+
+/** The key ring in `keyFile`, or undefined when the password does not open it. */
+export async function unwrapKeyRing(keyFile: KeyFile, password: string): Promise<unknown> {
+  const wrappingKey = await deriveKey(password, keyFile.kdf);
+  try {
+    return JSON.parse(
+      unseal(
+        wrappingKey,
+        Buffer.from(keyFile.keyRing, "base64"),
+        keyRingAssociatedData,
+        "key file",
+      ).toString("utf8"),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Compresses with a reusable context; returns undefined when compression does not pay. */
+export class BlobCompressor {
+  private readonly compressor = new zstd.Compressor();
+  constructor(compressionLevel: number) {
+    this.compressor.setParameters({ compressionLevel });
+  }
+  compress(plaintext: Uint8Array): Buffer | undefined {
+    const compressed = this.compressor.compress(plaintext);
+    // Storing raw saves the decompression on restore when zstd gains less than 1/64.
+    return compressed.length < plaintext.length - (plaintext.length >> 6) ? compressed : undefined;
+  }
+}
+
+export function decompressBlob(
+  compressed: Uint8Array,
+  rawLengthBytes: number,
+  objectName: string,
+): Buffer {
+  const plaintext = zstd.decompress(compressed);
+  if (plaintext.length !== rawLengthBytes)
+    throw new CorruptObjectError(
+      objectName,
+      `decompressed to ${plaintext.length} bytes, expected ${rawLengthBytes}`,
+    );
+  return plaintext;
+}

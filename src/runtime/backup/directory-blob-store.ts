@@ -1,0 +1,163 @@
+// The EDGE_LOCAL backend: blobs as files under a directory. Writes go to a temporary file
+// that is fsynced, renamed into place and made durable by fsyncing the directory, so a crash
+// leaves either the old state or the whole new blob (plus, at worst, a stray temporary file).
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readFile, readdir, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { BackupError, assert } from "../../core/backup/errors.ts";
+import { isValidBlobName } from "../../core/backup/blob-store.ts";
+import type { BlobStore } from "../../core/backup/blob-store.ts";
+
+const temporaryPrefix = ".tmp-";
+
+export class DirectoryBlobStore implements BlobStore {
+  private readonly directoriesMade = new Set<string>();
+
+  constructor(readonly location: string) {}
+
+  private pathOf(name: string): string {
+    assert(isValidBlobName(name), `invalid blob name "${name}"`);
+    return join(this.location, name);
+  }
+
+  async put(name: string, data: Uint8Array): Promise<void> {
+    const path = this.pathOf(name);
+    const directory = dirname(path);
+    const temporaryPath = join(directory, temporaryPrefix + randomBytes(8).toString("hex"));
+    try {
+      if (!this.directoriesMade.has(directory)) {
+        await mkdir(directory, { recursive: true });
+        this.directoriesMade.add(directory);
+      }
+      const handle = await open(temporaryPath, "wx");
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporaryPath, path);
+      const directoryHandle = await open(directory, "r");
+      try {
+        await directoryHandle.sync();
+      } finally {
+        await directoryHandle.close();
+      }
+    } catch (error) {
+      await unlink(temporaryPath).catch(() => undefined);
+      throw storageError(error, `writing ${name} to ${this.location}`);
+    }
+  }
+
+  async get(name: string): Promise<Uint8Array> {
+    try {
+      return await readFile(this.pathOf(name));
+    } catch (error) {
+      throw storageError(error, `reading ${name} from ${this.location}`, name);
+    }
+  }
+
+  async getRange(name: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    try {
+      const handle = await open(this.pathOf(name), "r");
+      try {
+        const buffer = Buffer.allocUnsafe(lengthBytes);
+        let filled = 0;
+        while (filled < lengthBytes) {
+          const { bytesRead } = await handle.read(
+            buffer,
+            filled,
+            lengthBytes - filled,
+            offsetBytes + filled,
+          );
+          if (bytesRead === 0) break;
+          filled += bytesRead;
+        }
+        return buffer.subarray(0, filled);
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      throw storageError(error, `reading ${name} from ${this.location}`, name);
+    }
+  }
+
+  async sizeBytes(name: string): Promise<number> {
+    try {
+      return (await stat(this.pathOf(name))).size;
+    } catch (error) {
+      throw storageError(error, `reading ${name} from ${this.location}`, name);
+    }
+  }
+
+  async exists(name: string): Promise<boolean> {
+    try {
+      await stat(this.pathOf(name));
+      return true;
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return false;
+      throw storageError(error, `reading ${name} from ${this.location}`);
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const names: string[] = [];
+    const walk = async (relative: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(join(this.location, relative), { withFileTypes: true });
+      } catch (error) {
+        if (errorCode(error) === "ENOENT" || errorCode(error) === "ENOTDIR") return;
+        throw storageError(error, `listing ${relative} in ${this.location}`);
+      }
+      for (const entry of entries) {
+        if (entry.name.startsWith(temporaryPrefix)) continue;
+        const name = relative === "" ? entry.name : `${relative}/${entry.name}`;
+        if (entry.isDirectory()) await walk(name);
+        else if (name.startsWith(prefix)) names.push(name);
+      }
+    };
+    // Walk only the prefix's directory part; the rest of the prefix filters names.
+    const directory = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
+    await walk(directory);
+    return names;
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await unlink(this.pathOf(name));
+    } catch (error) {
+      if (errorCode(error) !== "ENOENT")
+        throw storageError(error, `deleting ${name} from ${this.location}`);
+    }
+  }
+}
+
+export function errorCode(error: unknown): string | undefined {
+  return typeof error === "object" &&
+    error !== null &&
+    "code" in error &&
+    typeof error.code === "string"
+    ? error.code
+    : undefined;
+}
+
+/** Maps operating-system failures to the port's typed errors. */
+export function storageError(error: unknown, doing: string, missingName?: string): BackupError {
+  if (error instanceof BackupError) return error;
+  const code = errorCode(error);
+  if (code === "ENOENT" && missingName !== undefined)
+    return new BackupError("BLOB_NOT_FOUND", `${missingName} does not exist`, { cause: error });
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new BackupError(
+      "STORAGE_FULL",
+      `no space left on the repository's disk while ${doing}; nothing half-written was kept, free some space and run the command again`,
+      { cause: error },
+    );
+  }
+  return new BackupError(
+    "STORAGE_FAILED",
+    `${doing} failed: ${error instanceof Error ? error.message : String(error)}`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,60 @@
+// Wraps a BlobStore and fails on cue: a full disk after N writes, or a crash (the process
+// "dies") after N pack writes. Tests use it to prove the repository survives both.
+import { BackupError } from "../../core/backup/errors.ts";
+import type { BlobStore } from "../../core/backup/blob-store.ts";
+
+export interface FaultPlan {
+  /** Fail every put after this many successful puts whose name starts with `prefix`. */
+  putsBeforeFailure: number;
+  prefix: string;
+  failure: "disk-full" | "crash";
+}
+
+/** Thrown by the "crash" fault: stands for the process dying mid-operation. */
+export class SimulatedCrash extends Error {
+  override readonly name = "SimulatedCrash";
+}
+
+export class FaultInjectingBlobStore implements BlobStore {
+  private matchingPuts = 0;
+  constructor(
+    private readonly inner: BlobStore,
+    private readonly plan: FaultPlan,
+  ) {}
+
+  get location(): string {
+    return this.inner.location;
+  }
+
+  async put(name: string, data: Uint8Array): Promise<void> {
+    if (name.startsWith(this.plan.prefix)) {
+      if (this.matchingPuts >= this.plan.putsBeforeFailure) {
+        if (this.plan.failure === "crash") throw new SimulatedCrash(`crash before writing ${name}`);
+        throw new BackupError(
+          "STORAGE_FULL",
+          `no space left on the repository's disk while writing ${name}`,
+        );
+      }
+      this.matchingPuts++;
+    }
+    await this.inner.put(name, data);
+  }
+  get(name: string): Promise<Uint8Array> {
+    return this.inner.get(name);
+  }
+  getRange(name: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    return this.inner.getRange(name, offsetBytes, lengthBytes);
+  }
+  sizeBytes(name: string): Promise<number> {
+    return this.inner.sizeBytes(name);
+  }
+  exists(name: string): Promise<boolean> {
+    return this.inner.exists(name);
+  }
+  list(prefix: string): Promise<string[]> {
+    return this.inner.list(prefix);
+  }
+  delete(name: string): Promise<void> {
+    return this.inner.delete(name);
+  }
+}

@@ -1,0 +1,56 @@
+// Helpers for the backup engine's tests: small, fast repositories and file-tree comparison.
+import { lstat, mkdtemp, readFile, readdir, readlink, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chunkerTestingOptions } from "../../core/backup/chunker.ts";
+import type { BlobStore } from "../../core/backup/blob-store.ts";
+import { keyDerivationTesting } from "./crypto.ts";
+import { initRepository, sha256Hex } from "./repository.ts";
+import type { Repository, RepositoryOptions } from "./repository.ts";
+
+/** Tiny chunks and packs and a cheap KDF: many chunk and pack boundaries in little data. */
+export const testingRepositoryOptions: RepositoryOptions = {
+  chunker: chunkerTestingOptions,
+  compressionLevel: 3,
+  packSizeBytesTarget: 64 * 1024,
+  keyDerivation: keyDerivationTesting,
+};
+
+export const testingPassword = "correct horse battery staple";
+
+export function initTestingRepository(store: BlobStore): Promise<Repository> {
+  return initRepository(store, testingPassword, testingRepositoryOptions);
+}
+
+export async function withTemporaryDirectory<Result>(
+  work: (directory: string) => Promise<Result>,
+): Promise<Result> {
+  const directory = await mkdtemp(join(tmpdir(), "edgeward-backup-test-"));
+  try {
+    return await work(directory);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+/** Every entry under `root` with type, content, mode and mtime (ms), for equality checks. */
+export async function describeTree(root: string): Promise<Record<string, string>> {
+  const entries: Record<string, string> = {};
+  const walk = async (relative: string): Promise<void> => {
+    for (const name of (await readdir(join(root, relative))).sort()) {
+      const path = join(root, relative, name);
+      const key = relative === "" ? name : `${relative}/${name}`;
+      const stats = await lstat(path);
+      if (stats.isSymbolicLink()) entries[key] = `symlink -> ${await readlink(path)}`;
+      else if (stats.isDirectory()) {
+        entries[key] =
+          `directory mode=${(stats.mode & 0o7777).toString(8)} mtime=${Math.floor(stats.mtimeMs)}`;
+        await walk(key);
+      } else
+        entries[key] =
+          `file mode=${(stats.mode & 0o7777).toString(8)} mtime=${Math.floor(stats.mtimeMs)} size=${stats.size} sha256=${sha256Hex(await readFile(path))}`;
+    }
+  };
+  await walk("");
+  return entries;
+}
