@@ -302,8 +302,9 @@ export async function backup(
 
 function sourceError(error: unknown, path: string): unknown {
   if (error instanceof BackupError || !(error instanceof Error)) return error;
+  // Only the operating system's errors (ENOENT, EACCES, EIO…) are about the source.
   const code = errorCode(error);
-  if (code === undefined) return error;
+  if (code === undefined || !/^E[A-Z]+$/.test(code)) return error;
   return new BackupError("INVALID_ARGUMENT", `cannot read ${path}: ${error.message}`, {
     cause: error,
   });

@@ -97,8 +97,9 @@ export async function restore(
     for (const directory of directories) await mkdir(directory.targetPath, { recursive: true });
 
     let next = 0;
+    let failed = false;
     const restoreNextFiles = async (): Promise<void> => {
-      while (next < files.length) {
+      while (next < files.length && !failed) {
         const file = files[next++] as { node: FileNode; targetPath: string };
         await restoreFile(repository, file.node, file.targetPath, (bytes) => {
           progress.bytesDone += bytes;
@@ -108,7 +109,16 @@ export async function restore(
         options.onProgress?.(progress);
       }
     };
-    await Promise.all(Array.from({ length: filesInFlightMax }, restoreNextFiles));
+    // On the first failure the others stop and clean up before the error is reported.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: filesInFlightMax }, () =>
+        restoreNextFiles().catch((error: unknown) => {
+          failed = true;
+          throw error;
+        }),
+      ),
+    );
+    for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
 
     for (const { node, targetPath } of symlinks) {
       if (node.type !== "symlink") continue;

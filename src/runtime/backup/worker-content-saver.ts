@@ -27,23 +27,24 @@ export type ToMain =
 const blobsInFlightMax = 8;
 
 export interface WorkerScript {
-  url: URL;
-  execArgv: string[];
+  start(data: ChunkWorkerData): Worker;
 }
 
 /**
- * Where the worker's code is: beside this module when running from source (through tsx's
- * loader), or `chunk-worker.mjs` beside the bundle. Undefined when neither exists, and the
- * backup then runs on the calling thread.
+ * Where the worker's code is: beside this module when running from source (loaded through
+ * tsx, since a worker does not inherit the parent's module hooks), or `chunk-worker.mjs`
+ * beside the bundle. Undefined when neither exists; the backup then runs on the calling thread.
  */
 export function chunkWorkerScript(): WorkerScript | undefined {
-  if (import.meta.url.endsWith(".ts"))
-    return {
-      url: new URL("./chunk-worker.ts", import.meta.url),
-      execArgv: ["--import", import.meta.resolve("tsx")],
-    };
+  if (import.meta.url.endsWith(".ts")) {
+    const source = new URL("./chunk-worker.ts", import.meta.url).href;
+    const bootstrap = `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => tsx.tsImport(${JSON.stringify(source)}, ${JSON.stringify(source)}))`;
+    return { start: (data) => new Worker(bootstrap, { eval: true, workerData: data }) };
+  }
   const bundled = new URL("./chunk-worker.mjs", import.meta.url);
-  return existsSync(fileURLToPath(bundled)) ? { url: bundled, execArgv: [] } : undefined;
+  return existsSync(fileURLToPath(bundled))
+    ? { start: (data) => new Worker(bundled, { workerData: data }) }
+    : undefined;
 }
 
 interface PendingRequest {
@@ -67,7 +68,7 @@ export class WorkerContentSaver implements ContentSaver {
       knownBlobIds: [...repository.index.blobs.keys()],
       blobsInFlightMax,
     };
-    this.worker = new Worker(script.url, { workerData: data, execArgv: script.execArgv });
+    this.worker = script.start(data);
     this.worker.on("message", (message: ToMain) => this.receive(message));
     this.worker.on("error", (error) => this.failAll(error));
     this.worker.on("exit", (exitCode) =>
