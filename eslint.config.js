@@ -8,7 +8,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ["*.js", "bin/*.js", "scripts/*.mjs"] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ["*.js", "bin/*.js", "scripts/*.mjs"] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       "@typescript-eslint/no-floating-promises": "error",
@@ -22,18 +25,53 @@ export default tseslint.config(
   {
     files: ["src/core/**/*.ts"],
     rules: {
-      "no-restricted-globals": ["error", "setTimeout", "setInterval", "setImmediate", "process", "performance"],
+      "no-restricted-globals": [
+        "error",
+        "setTimeout",
+        "setInterval",
+        "setImmediate",
+        "process",
+        "performance",
+      ],
       "no-restricted-properties": [
         "error",
         { object: "Date", property: "now", message: "core gets time from the Clock port" },
-        { object: "Math", property: "random", message: "core gets randomness from the Random port" },
+        {
+          object: "Math",
+          property: "random",
+          message: "core gets randomness from the Random port",
+        },
       ],
-      "no-restricted-syntax": ["error", { selector: "NewExpression[callee.name='Date']", message: "core gets time from the Clock port" }],
-      "no-restricted-imports": ["error", { patterns: ["node:*", "fs", "net", "http", "child_process", "os", "../runtime/*", "../../runtime/*", "../server/*", "../agent/*", "../sim/*"] }],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "NewExpression[callee.name='Date']",
+          message: "core gets time from the Clock port",
+        },
+      ],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            "node:*",
+            "fs",
+            "net",
+            "http",
+            "child_process",
+            "os",
+            "../runtime/*",
+            "../../runtime/*",
+            "../server/*",
+            "../agent/*",
+            "../sim/*",
+          ],
+        },
+      ],
     },
   },
   {
     files: ["**/*.js", "**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: "readonly", URL: "readonly", console: "readonly" } },
   },
 );

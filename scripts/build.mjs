@@ -8,8 +8,13 @@ import { dirname, join } from "node:path";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 await build({
-  entryPoints: [join(root, "src/cli/main.ts")],
-  outfile: join(root, "dist/edgeward.mjs"),
+  // One entry, with the server, agent and other heavy commands split into chunks loaded on
+  // demand, so an agent process never loads fastify.
+  entryPoints: { edgeward: join(root, "src/cli/main.ts") },
+  outdir: join(root, "dist"),
+  outExtension: { ".js": ".mjs" },
+  chunkNames: "chunks/[name]-[hash]",
+  splitting: true,
   bundle: true,
   platform: "node",
   target: "node20",

@@ -1,9 +1,14 @@
 // The edgeward command line: one program, one file per command group under ./commands.
 import { Command } from "commander";
-import { registerFleetCommands } from "./commands/fleet.ts";
+import { registerAgentCommand } from "./commands/agent.ts";
+import { registerEventsCommand } from "./commands/events.ts";
+import { registerNodeCommands } from "./commands/node.ts";
 import { registerRepoCommands } from "./commands/repo.ts";
 import { registerSimCommands } from "./commands/sim.ts";
+import { registerServerCommand } from "./commands/server.ts";
 import { registerSpecCommands } from "./commands/spec.ts";
+import { registerStatusCommand } from "./commands/status.ts";
+import { registerUpCommands } from "./commands/up.ts";
 
 const program = new Command();
 program
@@ -18,9 +23,23 @@ program
   .version("0.1.0")
   .showHelpAfterError("(run with --help for usage)");
 
-registerFleetCommands(program);
+registerUpCommands(program);
+registerStatusCommand(program);
+registerEventsCommand(program);
+registerNodeCommands(program);
+registerServerCommand(program);
+registerAgentCommand(program);
 registerSpecCommands(program);
 registerRepoCommands(program);
 registerSimCommands(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Operating errors carry a message that says what to do; a stack only helps developers.
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`edgeward: ${message}\n`);
+  if (process.env["EDGEWARD_DEBUG"] !== undefined && error instanceof Error)
+    process.stderr.write(`${error.stack ?? ""}\n`);
+  process.exitCode = 1;
+}

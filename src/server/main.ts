@@ -1,7 +1,7 @@
 // Composition root of `edgeward server`: wires the core detector to the SQLite store, the
 // system clock, HTTP probes and the fastify app.
 
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
@@ -9,6 +9,7 @@ import type { DetectorOptions } from "../core/membership/detector-options.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Store } from "../ports/store.ts";
 import { httpProber, type Prober } from "../runtime/probe/http-prober.ts";
+import { writeEndpointFile } from "../runtime/endpoint-file.ts";
 import { SqliteStore } from "../runtime/store/sqlite-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
 import { buildApp } from "./app.ts";
@@ -40,18 +41,6 @@ export interface RunningServer {
   app: FastifyInstance;
   plane: ControlPlane;
   close(): Promise<void>;
-}
-
-/** What `edgeward up` and tests read to find a server started on port 0. */
-export interface EndpointFile {
-  url: string;
-  pid: number;
-}
-
-export function writeEndpointFile(directory: string, endpoint: EndpointFile): void {
-  const path = join(directory, "endpoint.json");
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(endpoint)}\n`);
-  renameSync(`${path}.tmp`, path);
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {

@@ -10,7 +10,7 @@ import { detectorOptionsFor } from "../core/membership/detector-options.ts";
 import type { Clock } from "../ports/clock.ts";
 import { MemoryStore } from "../runtime/store/memory-store.ts";
 import { startServer, type RunningServer } from "./main.ts";
-import { messageText } from "./routes/agent-channel.ts";
+import { messageText } from "../runtime/websocket-text.ts";
 
 /** A clock the test moves by hand; scheduled callbacks run when their time comes. */
 function manualClock(startMs: number) {

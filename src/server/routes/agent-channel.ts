@@ -3,9 +3,10 @@
 // agents at 1 Hz, and its closing without a goodbye is the first sign of a crashed agent.
 
 import type { FastifyInstance } from "fastify";
-import type { RawData, WebSocket } from "ws";
+import type { WebSocket } from "ws";
 import { z } from "zod";
 import { agentMessageSchema, nodeIdSchema, type ServerMessage } from "../../api/contract.ts";
+import { messageText } from "../../runtime/websocket-text.ts";
 import type { ControlPlane } from "../control-plane.ts";
 import { describeIssues, HttpError } from "../http-error.ts";
 
@@ -33,13 +34,6 @@ function closeCodeFor(error: HttpError): number {
   if (error.statusCode === 404) return ChannelCloseCode.unknownNode;
   if (error.statusCode === 409) return ChannelCloseCode.staleIncarnation;
   return ChannelCloseCode.invalidRequest;
-}
-
-/** The text of a WebSocket message, whichever buffer shape `ws` delivered it in. */
-export function messageText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
-  return data.toString("utf8");
 }
 
 function send(socket: WebSocket, message: ServerMessage): void {

@@ -1,0 +1,28 @@
+// The agent's own listener: the target of the server's probes. It stays tiny on purpose; the
+// cheaper it is, the more a probe's answer says about the process rather than its load.
+
+import { createServer, type Server } from "node:http";
+
+export interface AgentIdentity {
+  nodeId: string;
+  incarnation: number;
+}
+
+export function createAgentHttpServer(identity: AgentIdentity): Server {
+  const body = JSON.stringify({ status: "ok", ...identity });
+  return createServer((request, response) => {
+    if (request.method === "GET" && request.url === "/healthz") {
+      response.writeHead(200, { "content-type": "application/json" }).end(body);
+      return;
+    }
+    response
+      .writeHead(404, { "content-type": "application/json" })
+      .end(
+        JSON.stringify({
+          error: "not_found",
+          message: `no route ${request.method ?? ""} ${request.url ?? ""}`,
+          statusCode: 404,
+        }),
+      );
+  });
+}

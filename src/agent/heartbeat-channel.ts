@@ -1,0 +1,236 @@
+// The agent's side of the persistent channel: register, connect, heartbeat at the interval
+// the server asks for, reconnect with full-jitter backoff, and say goodbye on shutdown.
+
+import { WebSocket } from "ws";
+import type {
+  NodeMetrics,
+  RegisterRequest,
+  RegisterResponse,
+  ServerMessage,
+} from "../api/contract.ts";
+import { fullJitterDelayMs, type BackoffOptions } from "../core/resilience/backoff.ts";
+import type { CancelTimer, Clock } from "../ports/clock.ts";
+import type { Logger } from "../ports/logger.ts";
+import type { Random } from "../ports/random.ts";
+import { messageText } from "../runtime/websocket-text.ts";
+import { decideFault, type FaultInjection } from "./fault-injector.ts";
+
+/** Registration and goodbye requests give up after this long. */
+export const serverRequestTimeoutMs = 5_000;
+/** Shutdown waits at most this long for the server to acknowledge the goodbye. */
+export const goodbyeTimeoutMs = 2_000;
+
+export interface HeartbeatChannelOptions {
+  serverUrl: string;
+  registration: RegisterRequest;
+  faults: FaultInjection;
+  backoff: BackoffOptions;
+}
+
+export interface HeartbeatChannelComponents {
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  /** The newest metrics sample not yet sent, if any. */
+  takeFreshMetrics: () => NodeMetrics | undefined;
+  /** Called when the server says a newer process of this node exists: this one must stop. */
+  onFenced: (reason: string) => void;
+}
+
+export class RegistrationError extends Error {
+  override readonly name = "RegistrationError";
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class HeartbeatChannel {
+  readonly #options: HeartbeatChannelOptions;
+  readonly #components: HeartbeatChannelComponents;
+  #socket: WebSocket | undefined;
+  #cancelHeartbeat: CancelTimer | undefined;
+  #cancelReconnect: CancelTimer | undefined;
+  #attempt = 0;
+  #sequence = 0;
+  #stopping = false;
+  #connected = false;
+
+  constructor(options: HeartbeatChannelOptions, components: HeartbeatChannelComponents) {
+    this.#options = options;
+    this.#components = components;
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  start(): void {
+    void this.#connect();
+  }
+
+  /** Stops heartbeating; with `goodbye`, first tells the server this is a planned shutdown. */
+  async stop(goodbye: boolean): Promise<void> {
+    this.#stopping = true;
+    this.#cancelReconnect?.();
+    this.#cancelHeartbeat?.();
+    const socket = this.#socket;
+    if (goodbye && socket?.readyState === WebSocket.OPEN) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.#components.clock.schedule(goodbyeTimeoutMs, resolve);
+        socket.once("close", () => {
+          cancel();
+          resolve();
+        });
+        socket.send(JSON.stringify({ type: "goodbye" }));
+      });
+    } else if (goodbye) {
+      await this.#postGoodbye();
+    }
+    socket?.terminate();
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopping) return;
+    const { logger } = this.#components;
+    let response: RegisterResponse;
+    try {
+      response = await this.#register();
+    } catch (error) {
+      if (error instanceof RegistrationError && error.statusCode === 409) {
+        this.#components.onFenced(error.message);
+        return;
+      }
+      logger.warn(
+        { err: (error as Error).message, attempt: this.#attempt },
+        "registration failed; retrying",
+      );
+      this.#scheduleReconnect();
+      return;
+    }
+    if (this.#stopping) return;
+    const { nodeId, incarnation } = this.#options.registration;
+    const url = new URL("/v1/agents/connect", this.#options.serverUrl);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.search = new URLSearchParams({ nodeId, incarnation: String(incarnation) }).toString();
+    const socket = new WebSocket(url, { handshakeTimeout: serverRequestTimeoutMs });
+    this.#socket = socket;
+    socket.on("message", (data) => this.#onMessage(data, response.heartbeatIntervalMs));
+    socket.on("error", (error) => logger.warn({ err: error.message }, "channel error"));
+    socket.on("close", (code, reason) => {
+      this.#connected = false;
+      this.#cancelHeartbeat?.();
+      if (this.#socket === socket) this.#socket = undefined;
+      if (this.#stopping) return;
+      if (code === 4409) {
+        this.#components.onFenced(reason.toString("utf8"));
+        return;
+      }
+      logger.warn({ code, reason: reason.toString("utf8") }, "channel closed; reconnecting");
+      this.#scheduleReconnect();
+    });
+  }
+
+  #onMessage(data: WebSocket.RawData, registeredIntervalMs: number): void {
+    let message: ServerMessage;
+    try {
+      message = JSON.parse(messageText(data)) as ServerMessage;
+    } catch {
+      this.#components.logger.warn({}, "server sent a message that is not JSON; ignored");
+      return;
+    }
+    switch (message.type) {
+      case "welcome":
+        this.#connected = true;
+        this.#attempt = 0;
+        this.#components.logger.info(
+          { heartbeatIntervalMs: message.heartbeatIntervalMs },
+          "connected to server",
+        );
+        this.#beatEvery(
+          message.heartbeatIntervalMs > 0 ? message.heartbeatIntervalMs : registeredIntervalMs,
+        );
+        return;
+      case "error":
+        this.#components.logger.warn({ message: message.message }, "server reported an error");
+        return;
+      case "goodbye-acknowledged":
+        return;
+    }
+  }
+
+  #beatEvery(intervalMs: number): void {
+    this.#cancelHeartbeat?.();
+    const beat = () => {
+      this.#sendHeartbeat();
+      this.#cancelHeartbeat = this.#components.clock.schedule(intervalMs, beat);
+    };
+    beat();
+  }
+
+  #sendHeartbeat(): void {
+    const socket = this.#socket;
+    if (socket === undefined) return;
+    this.#sequence += 1;
+    const metrics = this.#components.takeFreshMetrics();
+    const text = JSON.stringify({
+      type: "heartbeat",
+      sequence: this.#sequence,
+      ...(metrics ? { metrics } : {}),
+    });
+    const decision = decideFault(this.#options.faults, this.#components.random);
+    if (decision.drop) return;
+    const send = () => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(text);
+    };
+    if (decision.delayMs <= 0) send();
+    else this.#components.clock.schedule(decision.delayMs, send);
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopping) return;
+    const delayMs = fullJitterDelayMs(
+      this.#options.backoff,
+      this.#attempt,
+      this.#components.random.nextFloat(),
+    );
+    this.#attempt += 1;
+    this.#cancelReconnect = this.#components.clock.schedule(delayMs, () => void this.#connect());
+  }
+
+  async #register(): Promise<RegisterResponse> {
+    const response = await fetch(new URL("/v1/nodes/register", this.#options.serverUrl), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(this.#options.registration),
+      signal: AbortSignal.timeout(serverRequestTimeoutMs),
+    });
+    const body = (await response.json().catch(() => ({}))) as Partial<RegisterResponse> & {
+      message?: string;
+    };
+    if (!response.ok) {
+      throw new RegistrationError(
+        response.status,
+        body.message ?? `registration failed with HTTP ${response.status}`,
+      );
+    }
+    return body as RegisterResponse;
+  }
+
+  async #postGoodbye(): Promise<void> {
+    const nodeId = this.#options.registration.nodeId;
+    try {
+      await fetch(new URL(`/v1/nodes/${nodeId}/goodbye`, this.#options.serverUrl), {
+        method: "POST",
+        signal: AbortSignal.timeout(goodbyeTimeoutMs),
+      });
+    } catch (error) {
+      this.#components.logger.warn(
+        { err: (error as Error).message },
+        "could not tell the server goodbye",
+      );
+    }
+  }
+}

@@ -1,0 +1,131 @@
+// Composition root of `edgeward agent`: identity from the data dir, a probe listener, real
+// host metrics, and the heartbeat channel to the server.
+
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import type { Logger as PinoLogger } from "pino";
+import type { NodeMetrics, RegisterRequest } from "../api/contract.ts";
+import { reconnectBackoffDefaults } from "../core/resilience/backoff.ts";
+import type { Clock } from "../ports/clock.ts";
+import { writeEndpointFile } from "../runtime/endpoint-file.ts";
+import { HostMetrics } from "../runtime/metrics/host-metrics.ts";
+import { systemClock } from "../runtime/system-clock.ts";
+import { systemRandom } from "../runtime/system-random.ts";
+import { createAgentHttpServer } from "./agent-http.ts";
+import { beginIncarnation } from "./agent-state.ts";
+import { noFaults, type FaultInjection } from "./fault-injector.ts";
+import { HeartbeatChannel } from "./heartbeat-channel.ts";
+
+/** Host metrics are sampled this often and ride on the next heartbeat. */
+export const metricsIntervalMs = 1_000;
+
+export interface AgentOptions {
+  nodeId: string;
+  serverUrl: string;
+  dataDir: string;
+  listenHost: string;
+  listenPort: number;
+  /** Attributes for a server without a fleet spec; a spec's values win. */
+  zone?: string;
+  tier?: string;
+  capabilities?: string[];
+  labels?: Record<string, string>;
+  faults?: FaultInjection;
+  logger: PinoLogger;
+  clock?: Clock;
+}
+
+export interface RunningAgent {
+  url: string;
+  incarnation: number;
+  /** Stops the agent; a graceful stop tells the server (OFFLINE), a hard one does not. */
+  stop(graceful: boolean): Promise<void>;
+  /** Resolves when the agent stopped by itself (fenced by a newer incarnation). */
+  fenced: Promise<string>;
+}
+
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger;
+  const state = beginIncarnation(options.dataDir, options.nodeId);
+
+  const http = createAgentHttpServer({ nodeId: state.nodeId, incarnation: state.incarnation });
+  http.listen(options.listenPort, options.listenHost);
+  await once(http, "listening");
+  const address = http.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+
+  const hostMetrics = new HostMetrics(options.dataDir);
+  let freshMetrics: NodeMetrics | undefined;
+  let cancelSampling = () => {};
+  const sample = () => {
+    hostMetrics
+      .sample(clock.nowMs())
+      .then((metrics) => {
+        freshMetrics = metrics;
+      })
+      .catch((error: unknown) =>
+        logger.warn({ err: (error as Error).message }, "could not measure host metrics"),
+      )
+      .finally(() => {
+        cancelSampling = clock.schedule(metricsIntervalMs, sample);
+      });
+  };
+  sample();
+
+  const registration: RegisterRequest = {
+    nodeId: state.nodeId,
+    incarnation: state.incarnation,
+    agentUrl: url,
+    agentVersion: "0.1.0",
+    ...(options.zone === undefined ? {} : { zone: options.zone }),
+    ...(options.tier === undefined ? {} : { tier: options.tier }),
+    ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities }),
+    ...(options.labels === undefined ? {} : { labels: options.labels }),
+  };
+  let resolveFenced: (reason: string) => void = () => {};
+  const fenced = new Promise<string>((resolve) => {
+    resolveFenced = resolve;
+  });
+  const channel = new HeartbeatChannel(
+    {
+      serverUrl: options.serverUrl,
+      registration,
+      faults: options.faults ?? noFaults,
+      backoff: reconnectBackoffDefaults,
+    },
+    {
+      clock,
+      random: systemRandom,
+      logger,
+      takeFreshMetrics: () => {
+        const metrics = freshMetrics;
+        freshMetrics = undefined;
+        return metrics;
+      },
+      onFenced: (reason) => {
+        logger.error({ reason }, "a newer process of this node is registered; stopping this one");
+        resolveFenced(reason);
+      },
+    },
+  );
+  channel.start();
+  writeEndpointFile(options.dataDir, { url, pid: process.pid });
+  logger.info(
+    { node: state.nodeId, incarnation: state.incarnation, url, server: options.serverUrl },
+    "edgeward agent started",
+  );
+
+  return {
+    url,
+    incarnation: state.incarnation,
+    fenced,
+    async stop(graceful) {
+      cancelSampling();
+      await channel.stop(graceful);
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}

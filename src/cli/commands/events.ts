@@ -1,0 +1,75 @@
+import type { Command } from "commander";
+import type { FleetEvent } from "../../api/contract.ts";
+import { ApiClient, resolveServerUrl, type ServerSelection } from "../api-client.ts";
+import { parsePositiveInteger } from "../options.ts";
+
+interface EventsCommandOptions extends ServerSelection {
+  follow?: boolean;
+  json?: boolean;
+  after: number;
+  limit: number;
+}
+
+/** One human-readable line per event. */
+export function formatEvent(event: FleetEvent): string {
+  const at = new Date(event.atMs).toISOString();
+  switch (event.type) {
+    case "node.status":
+      return `${at}  #${event.id}  ${event.node}  ${event.from ?? "(new)"} -> ${event.to}  (${event.reason})`;
+    case "node.removed":
+      return `${at}  #${event.id}  ${event.node}  removed`;
+  }
+}
+
+export function registerEventsCommand(program: Command): void {
+  program
+    .command("events")
+    .summary("print fleet events")
+    .description(
+      "Prints the fleet's events, oldest first: node status transitions (with the reason the " +
+        "detector gave) and removals. With --json, one JSON object per line, e.g. " +
+        '  {"id":7,"type":"node.status","node":"edge-1","from":"HEALTHY","to":"FAILED","atMs":1763840000000,"reason":"probe-refused"}\n' +
+        "With --follow it keeps printing new events as they happen until Ctrl-C.",
+    )
+    .option(
+      "--dir <dir>",
+      "find the server of the local fleet in this directory (default .edgeward)",
+    )
+    .option("--server <url>", "the server's URL (default: the local fleet, then $EDGEWARD_SERVER)")
+    .option("--follow", "keep printing new events")
+    .option("--json", "one JSON object per line")
+    .option("--after <id>", "only events after this id", (value) => Number.parseInt(value, 10), 0)
+    .option(
+      "--limit <n>",
+      "at most this many past events (without --follow)",
+      parsePositiveInteger,
+      1_000,
+    )
+    .action(async (options: EventsCommandOptions) => {
+      const client = new ApiClient(resolveServerUrl(options));
+      const print = (event: FleetEvent) =>
+        process.stdout.write(
+          `${options.json === true ? JSON.stringify(event) : formatEvent(event)}\n`,
+        );
+      if (options.follow !== true) {
+        let afterId = options.after;
+        let remaining = options.limit;
+        while (remaining > 0) {
+          const page = await client.listEvents(afterId, Math.min(remaining, 1_000));
+          page.events.forEach(print);
+          if (page.events.length === 0) break;
+          remaining -= page.events.length;
+          afterId = page.lastId;
+        }
+        return;
+      }
+      const controller = new AbortController();
+      process.once("SIGINT", () => controller.abort());
+      process.once("SIGTERM", () => controller.abort());
+      try {
+        await client.followEvents(options.after, print, controller.signal);
+      } catch (error) {
+        if (!controller.signal.aborted) throw error;
+      }
+    });
+}

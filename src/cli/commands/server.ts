@@ -1,0 +1,82 @@
+import type { Command } from "commander";
+import { Option } from "commander";
+import {
+  detectorOptionsFor,
+  detectorPresetNames,
+  type DetectorPresetName,
+} from "../../core/membership/detector-options.ts";
+import { loadFleetSpecFile } from "../../runtime/fleet-spec-file.ts";
+import { declaredNodesFromSpec, detectorOptionsFromSpec } from "../../server/declared-nodes.ts";
+import { createProcessLogger, logLevels, type LogLevel } from "../logging.ts";
+import { parsePort } from "../options.ts";
+
+interface ServerCommandOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  spec?: string;
+  preset?: DetectorPresetName;
+  logLevel: LogLevel;
+}
+
+export function registerServerCommand(program: Command): void {
+  program
+    .command("server")
+    .summary("run the control plane")
+    .description(
+      "Runs the edgeward control plane: membership and failure detection, the HTTP API under /v1, " +
+        "the agents' WebSocket channel, /healthz and Prometheus /metrics. State lives in " +
+        "<data-dir>/state.db (SQLite); the chosen address is written to <data-dir>/endpoint.json. " +
+        "Logs are JSON lines on stdout. SIGTERM or Ctrl-C stops it cleanly.",
+    )
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "port to listen on (0 = any free port)", parsePort, 7070)
+    .option("--data-dir <dir>", "where the server keeps its state", ".edgeward/server")
+    .option(
+      "--spec <file>",
+      "fleet spec: only its nodes may register, and it sets the detection preset",
+    )
+    .addOption(
+      new Option("--preset <name>", "failure-detection preset (overrides the spec's)").choices(
+        detectorPresetNames,
+      ),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log verbosity").choices(logLevels).default("info"),
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  edgeward server --spec examples/industrial-iot.yaml\n  edgeward server --port 0 --preset wan --data-dir /var/lib/edgeward",
+    )
+    .action(async (options: ServerCommandOptions) => {
+      const { startServer } = await import("../../server/main.ts");
+      const logger = createProcessLogger("edgeward-server", options.logLevel);
+      const spec = options.spec === undefined ? undefined : await loadFleetSpecFile(options.spec);
+      const detection =
+        options.preset !== undefined
+          ? detectorOptionsFor(options.preset)
+          : spec !== undefined
+            ? detectorOptionsFromSpec(spec)
+            : detectorOptionsFor("lan");
+      const server = await startServer({
+        host: options.host,
+        port: options.port,
+        dataDir: options.dataDir,
+        detection,
+        ...(spec === undefined ? {} : { declaredNodes: declaredNodesFromSpec(spec) }),
+        logger,
+      });
+      const shutdown = (signal: string) => {
+        logger.info({ signal }, "stopping server");
+        server.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, "unclean shutdown");
+            process.exit(1);
+          },
+        );
+      };
+      process.once("SIGTERM", shutdown);
+      process.once("SIGINT", shutdown);
+    });
+}

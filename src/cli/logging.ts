@@ -1,0 +1,11 @@
+// Logs of long-running processes: pino JSON lines on stdout (which `edgeward up` sends to a
+// file per process). Secrets never go into a log field.
+
+import pino, { type Logger } from "pino";
+
+export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export function createProcessLogger(name: string, level: LogLevel): Logger {
+  return pino({ name, level, base: { pid: process.pid } });
+}
