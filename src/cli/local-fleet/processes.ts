@@ -50,9 +50,9 @@ export async function startEdgewardProcess(
   for (;;) {
     const endpoint: Endpoint | undefined = readEndpointFile(endpointDir);
     if (endpoint?.pid === pid) return { pid, pgid: pid, url: endpoint.url };
-    if (exitCode !== null) {
+    if (exited.code !== undefined) {
       throw new LocalProcessError(
-        `edgeward ${args[0] ?? ""} exited (code ${exitCode}) before it was ready:\n${tail(logPath)}`,
+        `edgeward ${args[0] ?? ""} exited (code ${exited.code}) before it was ready:\n${tail(logPath)}`,
       );
     }
     if (Date.now() > deadlineMs) {
