@@ -4,6 +4,7 @@
 
 import { z } from "zod";
 import {
+  httpUrlSchema,
   identifierSchema,
   pathSchema,
   positiveIntegerSchema,
@@ -13,9 +14,9 @@ import {
 } from "./schema-primitives.ts";
 
 /** Most data types one policy may cover. */
-export const policyDataTypesMax = 64;
+const policyDataTypesMax = 64;
 /** Most shards an erasure-coded cluster tier may spread one pack over. */
-export const clusterShardsMax = 255;
+const clusterShardsMax = 255;
 
 export const backupLevels = ["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"] as const;
 export type BackupLevel = (typeof backupLevels)[number];
@@ -150,9 +151,9 @@ export const backupSchema = z
           .describe("REGIONAL: a blob store the server hosts, or any directory."),
         cloud: z
           .strictObject({
-            endpoint: z
-              .url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" })
-              .describe("S3 API endpoint, e.g. https://s3.eu-central-1.amazonaws.com."),
+            endpoint: httpUrlSchema.describe(
+              "S3 API endpoint, e.g. https://s3.eu-central-1.amazonaws.com.",
+            ),
             region: textSchema.default("us-east-1").describe("S3 region used for request signing."),
             bucket: z
               .string()

@@ -14,7 +14,7 @@ import {
   textCharactersMax,
   textSchema,
   uniqueListSchema,
-  webhookUrlSchema,
+  httpUrlSchema,
 } from "./schema-primitives.ts";
 import { securitySchema } from "./security-schema.ts";
 import { serviceSchema } from "./service-schema.ts";
@@ -22,9 +22,9 @@ import { serviceSchema } from "./service-schema.ts";
 /** Most nodes one spec may list (the scale the server is designed for). */
 export const fleetNodesMax = 10_000;
 /** Most services one spec may list. */
-export const fleetServicesMax = 1_000;
+const fleetServicesMax = 1_000;
 /** Most capabilities one node may advertise. */
-export const nodeCapabilitiesMax = 64;
+const nodeCapabilitiesMax = 64;
 
 export const nodeTiers = [
   "site",
@@ -212,7 +212,7 @@ const equipmentFailureSchema = z
     notify: z
       .strictObject({
         team: textSchema.default("maintenance").describe("Who is notified, shown in the alert."),
-        webhookUrl: webhookUrlSchema
+        webhookUrl: httpUrlSchema
           .optional()
           .describe("Webhook for equipment alerts; omit to use alerts.webhookUrl."),
       })
@@ -241,7 +241,7 @@ const fleetSpecObjectSchema = z
     resources: resourcesSchema,
     alerts: z
       .strictObject({
-        webhookUrl: webhookUrlSchema
+        webhookUrl: httpUrlSchema
           .optional()
           .describe(
             "Alerts (failovers, security events, equipment failures) are POSTed here as JSON.",

@@ -212,6 +212,30 @@ describe("parseFleetSpec on bad files", () => {
         "fleet.yaml:90:18: backup.tiers.edgeCluster: expected dataShards + parityShards (6) to fit on distinct peer nodes (4 besides the source), got 4 + 2",
     },
     {
+      name: "duplicate list item",
+      text: exampleWith(
+        "conditions: [node_failure, hardware_failure]",
+        "conditions: [node_failure, node_failure]",
+      ),
+      expected:
+        'fleet.yaml:76:34: services[1].failover.conditions[1]: expected each condition once, got "node_failure" again (first at index 0)',
+    },
+    {
+      name: "procedure that needs a data directory the service lacks",
+      text: exampleWith("    dataDir: production_monitoring\n", ""),
+      expected:
+        'fleet.yaml:61:37: services[0].failover.procedures[1]: expected the service to have a dataDir for this procedure to fill, got "sync_data"',
+    },
+    {
+      name: "health check timeout longer than its interval",
+      text: exampleWith(
+        "timeoutMs: 500, threshold: 3 }\n    dataDir: quality_control",
+        "timeoutMs: 5000, threshold: 3 }\n    dataDir: quality_control",
+      ),
+      expected:
+        "fleet.yaml:68:76: services[1].healthCheck.timeoutMs: expected at most intervalMs (1000), got 5000",
+    },
+    {
       name: "YAML syntax error",
       text: exampleWith("kind: Fleet", "kind: [Fleet"),
       expected:

@@ -48,8 +48,8 @@ export const argvSchema = z
 
 export const positiveIntegerSchema = z.int().positive();
 
-/** A URL a webhook can be posted to. */
-export const webhookUrlSchema = z.url({
+/** An http:// or https:// URL (webhooks, S3 endpoints). */
+export const httpUrlSchema = z.url({
   protocol: /^https?$/,
   error: "expected an http:// or https:// URL",
 });
@@ -72,7 +72,8 @@ export function uniqueListSchema<Item extends z.ZodType<string>>(
           context.addIssue({
             code: "custom",
             path: [index],
-            message: `expected each ${what} once, got ${JSON.stringify(value)} again (first at [${firstIndex}])`,
+            message: `expected each ${what} once`,
+            params: { found: `${JSON.stringify(value)} again (first at index ${firstIndex})` },
           });
       });
     });

@@ -11,7 +11,7 @@ import {
 } from "./schema-primitives.ts";
 
 /** Most roles, access rules or firewall rules in one fleet. */
-export const securityRulesMax = 1_024;
+const securityRulesMax = 1_024;
 
 export const encryptionAlgorithms = ["AES-256-GCM", "ChaCha20-Poly1305"] as const;
 export const accessLevels = ["read", "read_write", "admin"] as const;

@@ -15,11 +15,11 @@ import {
 } from "./schema-primitives.ts";
 
 /** Most backup locations one failover plan may list. */
-export const failoverBackupsMax = 32;
+const failoverBackupsMax = 32;
 /** Most capabilities a service may require. */
-export const requiredCapabilitiesMax = 64;
+const requiredCapabilitiesMax = 64;
 /** Most recovery procedures in one plan. */
-export const proceduresMax = 32;
+const proceduresMax = 32;
 
 export const failoverConditions = [
   "node_failure",
@@ -136,7 +136,8 @@ export const serviceSchema = z
   .strictObject({
     name: identifierSchema.describe("Unique service name, e.g. production_monitoring."),
     command: argvSchema.describe(
-      "Program and arguments that start the service (no shell), relative to the fleet spec's directory.",
+      "Program and arguments that start the service, run directly (no shell); relative paths " +
+        "resolve against the directory `edgeward up` or the agent was started in.",
     ),
     env: z
       .record(
