@@ -1,0 +1,139 @@
+// End to end on loopback: the industrial fleet as real processes, a real crash (kill -9 of a
+// node's process group), a graceful stop, and a restart.
+
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FleetEvent, NodeListResponse } from "../../src/api/contract.ts";
+import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, "..", "..");
+const cli = join(root, "bin", "edgeward.js");
+const dir = mkdtempSync(join(tmpdir(), "edgeward-e2e-"));
+
+function edgeward(...args: string[]) {
+  return run(process.execPath, [cli, ...args], { cwd: root, timeout: 90_000 });
+}
+
+function fleetFile(): FleetFile {
+  return JSON.parse(readFileSync(join(dir, "fleet.json"), "utf8")) as FleetFile;
+}
+
+async function nodes(): Promise<NodeListResponse["nodes"]> {
+  const { stdout } = await edgeward("status", "--dir", dir, "--json");
+  return (JSON.parse(stdout) as NodeListResponse).nodes;
+}
+
+/** Polls until `nodeId` has `status`; a bounded wait, never a fixed sleep. */
+async function waitForStatus(nodeId: string, status: string, timeoutMs = 15_000): Promise<void> {
+  const deadlineMs = Date.now() + timeoutMs;
+  let seen = "";
+  while (Date.now() < deadlineMs) {
+    const fleet = await fetch(`${fleetFile().server.url}/v1/nodes/${nodeId}`).then(
+      (response) => response.json() as Promise<{ status: string }>,
+    );
+    seen = fleet.status;
+    if (seen === status) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${nodeId} stayed ${seen}, expected ${status} within ${timeoutMs} ms`);
+}
+
+const startedGroups = new Set<number>();
+
+beforeAll(async () => {
+  const { stdout } = await edgeward(
+    "up",
+    "examples/industrial-iot.yaml",
+    "--dir",
+    dir,
+    "--detach",
+    "--timeout",
+    "60s",
+  );
+  const fleet = fleetFile();
+  startedGroups.add(fleet.server.pgid);
+  for (const node of fleet.nodes) startedGroups.add(node.pgid);
+  expect(stdout.trim()).toBe(fleet.server.url);
+}, 120_000);
+
+afterAll(async () => {
+  try {
+    await edgeward("down", "--dir", dir);
+  } finally {
+    // Whatever `down` missed: only the groups this test started.
+    for (const pgid of startedGroups) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+describe("a local industrial fleet", () => {
+  it("starts every node of the spec HEALTHY with measured usage", async () => {
+    const listed = await nodes();
+    expect(listed.map((node) => node.id)).toEqual([
+      "factory-1-line-a-edge-1",
+      "factory-1-line-a-edge-2",
+      "factory-1-line-b-edge-1",
+      "factory-1-quality-control-edge",
+      "factory-1-warehouse-edge",
+    ]);
+    expect(listed.every((node) => node.status === "HEALTHY")).toBe(true);
+    expect(fleetFile().nodes.every((node) => node.pgid === node.pid)).toBe(true);
+  });
+
+  it("marks a crashed node FAILED, a stopped node OFFLINE, and re-admits the crashed one", async () => {
+    const [crashed, stopped] = fleetFile().nodes;
+    if (crashed === undefined || stopped === undefined)
+      throw new Error("fleet.json lists too few nodes");
+
+    process.kill(-crashed.pgid, "SIGKILL");
+    await waitForStatus(crashed.id, "FAILED");
+
+    process.kill(-stopped.pgid, "SIGTERM");
+    await waitForStatus(stopped.id, "OFFLINE");
+
+    const { stdout } = await edgeward("node", "start", crashed.id, "--dir", dir);
+    expect(stdout).toContain(`${crashed.id}: started`);
+    startedGroups.add(fleetFile().nodes.find((node) => node.id === crashed.id)?.pgid ?? 0);
+    await waitForStatus(crashed.id, "HEALTHY");
+
+    const events = (await edgeward("events", "--dir", dir, "--json")).stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as FleetEvent);
+    const transitions = events.flatMap((event) =>
+      event.type === "node.status"
+        ? [{ node: event.node, from: event.from, to: event.to, atMs: event.atMs }]
+        : [],
+    );
+    expect(transitions).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ node: crashed.id, to: "FAILED" }),
+        expect.objectContaining({ node: stopped.id, from: "HEALTHY", to: "OFFLINE" }),
+        expect.objectContaining({ node: crashed.id, from: "FAILED", to: "HEALTHY" }),
+      ]),
+    );
+    // A graceful stop is never mistaken for a failure.
+    expect(
+      transitions.filter(
+        (transition) => transition.node === stopped.id && transition.to === "FAILED",
+      ),
+    ).toEqual([]);
+  }, 60_000);
+
+  it("refuses a second fleet in the same directory", async () => {
+    await expect(
+      edgeward("up", "examples/industrial-iot.yaml", "--dir", dir, "--detach"),
+    ).rejects.toThrow(/already running/);
+  });
+});
