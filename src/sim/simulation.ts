@@ -1,0 +1,1128 @@
+// The simulation: a fleet of simulated agents and one simulated server on a virtual clock.
+//
+// The server side runs the real core: one `Membership` per node group (each group has its own
+// detection preset) fed exactly as the real server feeds it — heartbeats and registrations off
+// the network, `connectionLost` when a connection closes, probe answers — and the placement
+// rule for every service of a FAILED node, plan first. Only the agents and the wire are
+// simulated. Crash kinds matter to the detector: a dead process leaves its host answering
+// (the peer sees the connection reset, a probe is refused), a dead host or a cut link leaves
+// silence (a probe times out).
+//
+// Hot-path state lives in typed arrays indexed by node and instance number; events carry two
+// integers, never a closure.
+
+import { Membership, type MembershipEffect } from "../core/membership/membership.ts";
+import { NodeStatus } from "../core/membership/node-status.ts";
+import type { DetectorOptions } from "../core/membership/detector-options.ts";
+import {
+  placeByRule,
+  placeWithPlan,
+  resourceNames,
+  utilizationAfter,
+  type PlacementCandidate,
+  type PlacementDecision,
+  type PlacementRequest,
+  type Resources,
+} from "../core/placement/placement.ts";
+import { invariantCheckers, type InvariantChecker } from "./checkers.ts";
+import type { Fleet, FleetInstance } from "./fleet.ts";
+import { Direction, SimulatedNetwork } from "./network.ts";
+import { SeededRandom } from "./random.ts";
+import { ScenarioError, type FaultEventSpec, type FaultTarget } from "./scenario.ts";
+import { VirtualClock, type EventHandler } from "./virtual-clock.ts";
+
+/**
+ * Deliberate bugs for testing the checkers (a checker that never fires proves nothing).
+ * Each breaks one property the checkers guard.
+ */
+export const injectedBugs = [
+  "placement-ignores-capacity",
+  "detector-convicts-early",
+  "no-fencing",
+] as const;
+export type InjectedBug = (typeof injectedBugs)[number];
+
+export interface SimulationOptions {
+  readonly seed: number;
+  readonly durationMs: number;
+  readonly injectedBug?: InjectedBug | undefined;
+}
+
+const EventKind = {
+  heartbeat: 1,
+  deliver: 2,
+  tick: 3,
+  faultFire: 4,
+  faultEnd: 5,
+  faultStep: 6,
+  groupCrash: 7,
+  nodeRestart: 8,
+  pauseEnd: 9,
+  serviceStarted: 10,
+  placementRetry: 11,
+  replacementDeadline: 12,
+  agentStart: 13,
+} as const;
+
+const Message = {
+  register: 1,
+  heartbeat: 2,
+  connectionClosed: 3,
+  probeAlive: 4,
+  probeRefused: 5,
+  probeRequest: 6,
+} as const;
+
+/** What runs on a node, as ground truth (the server only learns it through messages). */
+const NodeState = { running: 0, paused: 1, processDown: 2, hostDown: 3 } as const;
+
+/** The fault a node is in, for detection latency: none, or the kind that started it. */
+export const faultKinds = ["process", "power", "pause"] as const;
+export type FaultKind = (typeof faultKinds)[number];
+const noFault = -1;
+
+const InstanceState = { running: 0, starting: 1, down: 2, unplaced: 3 } as const;
+
+/** A network fault this recent still explains a conviction of a live node. */
+const networkFaultMemoryMs = 60_000;
+/** Bounds on the default detector tick (a quarter heartbeat interval). */
+const tickIntervalMsBounds = { minimum: 50, maximum: 1_000 } as const;
+
+interface MutableResources {
+  cpuCores: number;
+  memoryMb: number;
+  storageGb: number;
+  networkMbps: number;
+}
+
+interface SimulatedCandidate extends PlacementCandidate {
+  status: NodeStatus;
+  readonly used: MutableResources;
+}
+
+interface ActiveFault {
+  readonly spec: FaultEventSpec;
+  readonly nodes: readonly number[];
+  readonly endMs: number;
+  /** flapping-link: whether the links are cut right now. */
+  linksCut: boolean;
+}
+
+/** Raw measurements of one run; `buildReport` turns them into the report. */
+export interface SimulationMeasurements {
+  readonly eventsProcessed: number;
+  readonly nodeCount: number;
+  readonly instanceCount: number;
+  readonly faultsInjected: Record<string, number>;
+  readonly detectionLatencyMsByKind: Record<FaultKind, number[]>;
+  readonly detectionLatencyMsByGroup: Record<string, number[]>;
+  readonly recoveredBeforeConvictionByKind: Record<FaultKind, number>;
+  readonly convictions: number;
+  readonly falseConvictionsByCause: { network: number; unexplained: number };
+  readonly pausedConvictions: number;
+  readonly failoverMsByService: Record<string, number[]>;
+  readonly outageMsByService: Record<string, number[]>;
+  readonly downMsByService: Record<string, number>;
+  readonly instancesByService: Record<string, number>;
+  readonly placements: {
+    viaPlan: number;
+    viaRule: number;
+    noCandidate: number;
+    startFailures: number;
+  };
+  readonly staleCopies: { fenced: number; runningMs: number };
+  readonly network: SimulatedNetwork["counters"];
+}
+
+export interface SimulationResult {
+  readonly measurements: SimulationMeasurements;
+  readonly checkers: readonly InvariantChecker[];
+}
+
+export class Simulation implements EventHandler {
+  readonly #fleet: Fleet;
+  readonly #options: SimulationOptions;
+  readonly #clock = new VirtualClock(0);
+  readonly #network: SimulatedNetwork;
+  readonly #faultRandom: SeededRandom;
+  readonly #checkers = invariantCheckers();
+
+  // Nodes.
+  readonly #nodeIds: readonly string[];
+  readonly #groupOfNode: Int32Array;
+  readonly #state: Uint8Array;
+  readonly #incarnation: Int32Array;
+  readonly #restartToken: Int32Array;
+  readonly #pauseToken: Int32Array;
+  readonly #heartbeatIntervalMs: Float64Array;
+  readonly #faultKind: Int8Array;
+  readonly #faultStartMs: Float64Array;
+  readonly #faultDetected: Uint8Array;
+  readonly #lastArrivalMs: Float64Array;
+  readonly #lastNetworkFaultMs: Float64Array;
+  readonly #candidates: SimulatedCandidate[];
+  /** Instances the server has assigned to each node (registry view). */
+  readonly #assigned: number[][];
+  /** Instances physically running on each node, any generation. */
+  readonly #copies: number[][];
+  readonly #copyGeneration = new Map<number, number>();
+  readonly #copyFencedAtMs = new Map<number, number>();
+  readonly #nodesByZone: number[][];
+
+  // Server.
+  readonly #memberships: Membership[];
+  readonly #tickIntervalMs: Float64Array;
+
+  // Instances.
+  readonly #instanceNode: Int32Array;
+  readonly #generation: Int32Array;
+  readonly #attempt: Int32Array;
+  readonly #instanceState: Uint8Array;
+  readonly #downSinceMs: Float64Array;
+  readonly #replacedSinceOutage: Uint8Array;
+  readonly #incident: Int32Array;
+  readonly #incidentConvictedAtMs: Float64Array;
+  readonly #incidentNode: Int32Array;
+  readonly #incidentExcused: Uint8Array;
+  readonly #failedTargets: (Set<number> | undefined)[];
+
+  // Faults.
+  readonly #activeFaults: ActiveFault[] = [];
+
+  readonly #measurements: {
+    -readonly [Key in keyof SimulationMeasurements]: SimulationMeasurements[Key];
+  };
+
+  constructor(fleet: Fleet, options: SimulationOptions) {
+    this.#fleet = fleet;
+    this.#options = options;
+    const random = new SeededRandom(options.seed);
+    const networkRandom = random.fork();
+    this.#faultRandom = random.fork();
+    const nodeRandom = random.fork();
+    const nodeCount = fleet.nodes.length;
+    const instanceCount = fleet.instances.length;
+
+    this.#nodeIds = fleet.nodes.map((node) => node.id);
+    this.#groupOfNode = Int32Array.from(fleet.nodes, (node) => node.groupIndex);
+    this.#state = new Uint8Array(nodeCount);
+    this.#incarnation = new Int32Array(nodeCount);
+    this.#restartToken = new Int32Array(nodeCount);
+    this.#pauseToken = new Int32Array(nodeCount);
+    this.#faultKind = new Int8Array(nodeCount).fill(noFault);
+    this.#faultStartMs = new Float64Array(nodeCount).fill(Number.NaN);
+    this.#faultDetected = new Uint8Array(nodeCount);
+    this.#lastArrivalMs = new Float64Array(nodeCount).fill(Number.NEGATIVE_INFINITY);
+    this.#lastNetworkFaultMs = new Float64Array(nodeCount).fill(Number.NEGATIVE_INFINITY);
+    this.#heartbeatIntervalMs = Float64Array.from(fleet.nodes, (node) => {
+      const group = fleet.groups[node.groupIndex];
+      const driftPpm = (nodeRandom.nextFloat() * 2 - 1) * (group?.spec.clockDriftPpmMax ?? 0);
+      // A fast clock fires its timers early in real time.
+      return (group?.detector.heartbeatIntervalMs ?? 1_000) / (1 + driftPpm / 1e6);
+    });
+    this.#candidates = fleet.nodes.map((node) => ({
+      nodeId: node.id,
+      status: NodeStatus.healthy,
+      capabilities: node.capabilities,
+      capacity: node.capacity,
+      used: { ...node.baseUsed },
+    }));
+    this.#assigned = fleet.nodes.map(() => []);
+    this.#copies = fleet.nodes.map(() => []);
+    this.#nodesByZone = fleet.zones.map(() => []);
+    fleet.nodes.forEach((node, index) => this.#nodesByZone[node.zoneIndex]?.push(index));
+
+    this.#network = new SimulatedNetwork(
+      this.#clock,
+      networkRandom,
+      EventKind.deliver,
+      fleet.linkProfiles,
+      Int32Array.from(fleet.nodes, (node) => fleet.groups[node.groupIndex]?.linkProfileIndex ?? 0),
+    );
+
+    this.#memberships = fleet.groups.map(
+      (group) =>
+        new Membership(this.#detectorOptions(group.detector), 0, (effect) =>
+          this.#onMembershipEffect(effect),
+        ),
+    );
+    const tickSetting = fleet.scenario.server.tickIntervalMs;
+    this.#tickIntervalMs = Float64Array.from(fleet.groups, (group) =>
+      tickSetting > 0
+        ? tickSetting
+        : Math.min(
+            tickIntervalMsBounds.maximum,
+            Math.max(tickIntervalMsBounds.minimum, group.detector.heartbeatIntervalMs / 4),
+          ),
+    );
+
+    this.#instanceNode = Int32Array.from(fleet.instances, (instance) => instance.primaryNodeIndex);
+    this.#generation = new Int32Array(instanceCount).fill(1);
+    this.#attempt = new Int32Array(instanceCount);
+    this.#instanceState = new Uint8Array(instanceCount);
+    this.#downSinceMs = new Float64Array(instanceCount).fill(Number.NaN);
+    this.#replacedSinceOutage = new Uint8Array(instanceCount);
+    this.#incident = new Int32Array(instanceCount);
+    this.#incidentConvictedAtMs = new Float64Array(instanceCount).fill(Number.NaN);
+    this.#incidentNode = new Int32Array(instanceCount).fill(-1);
+    this.#incidentExcused = new Uint8Array(instanceCount);
+    this.#failedTargets = fleet.instances.map(() => undefined);
+
+    const byService = <T>(make: () => T): Record<string, T> =>
+      Object.fromEntries(fleet.services.map((service) => [service.name, make()]));
+    this.#measurements = {
+      eventsProcessed: 0,
+      nodeCount,
+      instanceCount,
+      faultsInjected: {},
+      detectionLatencyMsByKind: { process: [], power: [], pause: [] },
+      detectionLatencyMsByGroup: Object.fromEntries(fleet.groups.map((group) => [group.name, []])),
+      recoveredBeforeConvictionByKind: { process: 0, power: 0, pause: 0 },
+      convictions: 0,
+      falseConvictionsByCause: { network: 0, unexplained: 0 },
+      pausedConvictions: 0,
+      failoverMsByService: byService(() => []),
+      outageMsByService: byService(() => []),
+      downMsByService: byService(() => 0),
+      instancesByService: byService(() => 0),
+      placements: { viaPlan: 0, viaRule: 0, noCandidate: 0, startFailures: 0 },
+      staleCopies: { fenced: 0, runningMs: 0 },
+      network: this.#network.counters,
+    };
+
+    // Every primary starts out running where its plan puts it.
+    fleet.instances.forEach((instance, index) => {
+      const node = instance.primaryNodeIndex;
+      this.#assigned[node]?.push(index);
+      this.#addCopy(node, index);
+      this.#reserve(node, this.#demandOf(index), 1);
+      const service = this.#serviceName(index);
+      this.#measurements.instancesByService[service] =
+        (this.#measurements.instancesByService[service] ?? 0) + 1;
+    });
+  }
+
+  run(): SimulationResult {
+    const clock = this.#clock;
+    const random = this.#faultRandom;
+    this.#nodeIds.forEach((_id, node) => {
+      const intervalMs = this.#heartbeatIntervalMs[node] ?? 1_000;
+      // Agents come up spread over one heartbeat interval, as a fleet restarting would.
+      const startMs = random.nextFloat() * intervalMs;
+      clock.post(startMs, EventKind.agentStart, node, 0);
+    });
+    this.#fleet.groups.forEach((_group, groupIndex) => {
+      clock.post(this.#tickIntervalMs[groupIndex] ?? 100, EventKind.tick, groupIndex, 0);
+    });
+    this.#scheduleFaults();
+    this.#measurements.eventsProcessed = clock.runUntil(this.#options.durationMs, this);
+    this.#closeBooks();
+    return { measurements: this.#measurements, checkers: this.#checkers };
+  }
+
+  handleEvent(kind: number, first: number, second: number): void {
+    switch (kind) {
+      case EventKind.heartbeat:
+        this.#onHeartbeatTimer(first, second);
+        break;
+      case EventKind.deliver:
+        this.#onDeliver(first, second);
+        break;
+      case EventKind.tick: {
+        const membership = this.#memberships[first];
+        membership?.tick(this.#clock.nowMs());
+        this.#clock.post(
+          this.#clock.nowMs() + (this.#tickIntervalMs[first] ?? 100),
+          EventKind.tick,
+          first,
+          0,
+        );
+        break;
+      }
+      case EventKind.agentStart:
+        this.#startAgent(first);
+        break;
+      case EventKind.faultFire:
+        this.#fireFault(first);
+        break;
+      case EventKind.faultEnd:
+        this.#endFault(first);
+        break;
+      case EventKind.faultStep:
+        this.#stepFault(first, second);
+        break;
+      case EventKind.groupCrash:
+        this.#randomCrash(first);
+        break;
+      case EventKind.nodeRestart:
+        if (this.#restartToken[first] === second) this.#restart(first);
+        break;
+      case EventKind.pauseEnd:
+        if (this.#pauseToken[first] === second && this.#state[first] === NodeState.paused)
+          this.#resume(first);
+        break;
+      case EventKind.serviceStarted:
+        if (this.#attempt[first] === second) this.#onServiceStarted(first);
+        break;
+      case EventKind.placementRetry:
+        if (
+          this.#attempt[first] === second &&
+          this.#instanceState[first] === InstanceState.unplaced
+        ) {
+          this.#replace(first);
+        }
+        break;
+      case EventKind.replacementDeadline:
+        if (this.#incident[first] === second) this.#checkReplacementDeadline(first);
+        break;
+      default:
+        throw new Error(`unknown simulator event kind ${kind}`);
+    }
+  }
+
+  // ---- Agents -------------------------------------------------------------------------------
+
+  #onHeartbeatTimer(node: number, incarnation: number): void {
+    if (this.#incarnation[node] !== incarnation || this.#state[node] !== NodeState.running) return;
+    this.#network.send(node, Direction.toServer, Message.heartbeat);
+    this.#clock.post(
+      this.#clock.nowMs() + (this.#heartbeatIntervalMs[node] ?? 1_000),
+      EventKind.heartbeat,
+      node,
+      incarnation,
+    );
+  }
+
+  /** The agent process starts (boot or restart): it registers and starts heartbeating. */
+  #startAgent(node: number): void {
+    const incarnation = (this.#incarnation[node] ?? 0) + 1;
+    this.#incarnation[node] = incarnation;
+    this.#network.send(node, Direction.toServer, Message.register);
+    this.#clock.post(
+      this.#clock.nowMs() + (this.#heartbeatIntervalMs[node] ?? 1_000),
+      EventKind.heartbeat,
+      node,
+      incarnation,
+    );
+  }
+
+  #onDeliver(node: number, message: number): void {
+    const nowMs = this.#clock.nowMs();
+    if (message === Message.probeRequest) {
+      switch (this.#state[node] ?? NodeState.hostDown) {
+        case NodeState.running:
+          this.#network.send(node, Direction.toServer, Message.probeAlive);
+          break;
+        case NodeState.processDown:
+          // Nothing listens on the port, so the host's kernel refuses the connection.
+          this.#network.send(node, Direction.toServer, Message.probeRefused);
+          break;
+        default:
+          // A frozen process or a dead host: the probe goes unanswered and times out.
+          break;
+      }
+      return;
+    }
+    const membership = this.#memberships[this.#groupOfNode[node] ?? 0];
+    const nodeId = this.#nodeIds[node] ?? "";
+    if (membership === undefined) return;
+    switch (message) {
+      case Message.heartbeat:
+        this.#lastArrivalMs[node] = nowMs;
+        if (membership.has(nodeId)) membership.heartbeat(nodeId, nowMs);
+        else membership.register(nodeId, nowMs, { probeable: this.#probeable() });
+        break;
+      case Message.register:
+        this.#lastArrivalMs[node] = nowMs;
+        membership.register(nodeId, nowMs, { probeable: this.#probeable() });
+        this.#restartAssignedServices(node);
+        break;
+      case Message.connectionClosed:
+        membership.connectionLost(nodeId, nowMs);
+        break;
+      case Message.probeAlive:
+        membership.probeAnswered(nodeId, "alive", nowMs);
+        break;
+      case Message.probeRefused:
+        membership.probeAnswered(nodeId, "refused", nowMs);
+        break;
+      default:
+        throw new Error(`unknown simulated message ${message}`);
+    }
+  }
+
+  // ---- Node faults --------------------------------------------------------------------------
+
+  #crash(node: number, kind: "process" | "power", restartAtMs: number): void {
+    const state = this.#state[node];
+    if (state === NodeState.hostDown || (state === NodeState.processDown && kind === "process"))
+      return;
+    const hostWasUp = state !== NodeState.hostDown;
+    this.#state[node] = kind === "power" ? NodeState.hostDown : NodeState.processDown;
+    this.#incarnation[node] = (this.#incarnation[node] ?? 0) + 1;
+    const token = (this.#restartToken[node] ?? 0) + 1;
+    this.#restartToken[node] = token;
+    this.#clock.post(restartAtMs, EventKind.nodeRestart, node, token);
+    this.#beginFault(node, kind === "power" ? 1 : 0);
+    this.#count(kind === "power" ? "node-power-losses" : "node-process-crashes");
+    for (const instance of this.#copies[node] ?? []) {
+      this.#endStaleTime(node, instance);
+      this.#copyGeneration.delete(this.#copyKey(node, instance));
+      if (this.#isCurrentHere(instance, node)) this.#markDown(instance);
+    }
+    this.#copies[node] = [];
+    for (const instance of this.#assigned[node] ?? []) {
+      if (this.#instanceState[instance] === InstanceState.running)
+        this.#instanceState[instance] = InstanceState.down;
+    }
+    if (kind === "process" && hostWasUp && state === NodeState.running) {
+      // The kernel closes the dead process's sockets: the server's end sees the connection drop.
+      this.#network.send(node, Direction.toServer, Message.connectionClosed);
+    }
+  }
+
+  #restart(node: number): void {
+    this.#clearNodeFault(node);
+    this.#state[node] = NodeState.running;
+    this.#startAgent(node);
+  }
+
+  #pause(node: number, untilMs: number): void {
+    if (this.#state[node] !== NodeState.running) return;
+    this.#state[node] = NodeState.paused;
+    this.#incarnation[node] = (this.#incarnation[node] ?? 0) + 1;
+    const token = (this.#pauseToken[node] ?? 0) + 1;
+    this.#pauseToken[node] = token;
+    this.#clock.post(untilMs, EventKind.pauseEnd, node, token);
+    this.#beginFault(node, 2);
+    this.#count("node-pauses");
+    for (const instance of this.#copies[node] ?? []) {
+      if (this.#isCurrentHere(instance, node)) this.#markDown(instance);
+    }
+  }
+
+  #resume(node: number): void {
+    this.#clearNodeFault(node);
+    this.#state[node] = NodeState.running;
+    const incarnation = (this.#incarnation[node] ?? 0) + 1;
+    this.#incarnation[node] = incarnation;
+    // The overdue heartbeat timer fires the moment the process runs again.
+    this.#onHeartbeatTimer(node, incarnation);
+    for (const instance of this.#copies[node] ?? []) {
+      if (
+        this.#isCurrentHere(instance, node) &&
+        this.#instanceState[instance] === InstanceState.running
+      ) {
+        this.#markUp(instance);
+      }
+    }
+  }
+
+  #beginFault(node: number, kind: number): void {
+    if (this.#faultKind[node] !== noFault) return;
+    this.#faultKind[node] = kind;
+    this.#faultStartMs[node] = this.#clock.nowMs();
+    this.#faultDetected[node] = 0;
+  }
+
+  #clearNodeFault(node: number): void {
+    const kind = this.#faultKind[node] ?? noFault;
+    if (kind === noFault) return;
+    if (this.#faultDetected[node] === 0) {
+      const name = faultKinds[kind] ?? "process";
+      this.#measurements.recoveredBeforeConvictionByKind[name] += 1;
+    }
+    this.#faultKind[node] = noFault;
+    this.#faultStartMs[node] = Number.NaN;
+  }
+
+  // ---- Server: membership effects -----------------------------------------------------------
+
+  #onMembershipEffect(effect: MembershipEffect): void {
+    const node = this.#fleet.nodeIndexById.get(effect.nodeId);
+    if (node === undefined) throw new Error(`membership reported unknown node ${effect.nodeId}`);
+    switch (effect.type) {
+      case "probe":
+        this.#network.send(node, Direction.fromServer, Message.probeRequest);
+        return;
+      case "transition": {
+        const candidate = this.#candidates[node];
+        if (candidate !== undefined) candidate.status = effect.to;
+        if (effect.to === NodeStatus.failed) this.#onConvicted(node, effect.reason);
+        else if (effect.from === NodeStatus.failed) this.#onReadmitted(node);
+        return;
+      }
+    }
+  }
+
+  #onConvicted(node: number, reason: string): void {
+    const nowMs = this.#clock.nowMs();
+    const measurements = this.#measurements;
+    measurements.convictions += 1;
+    const state = this.#state[node];
+    const processAlive = state === NodeState.running;
+    const group = this.#fleet.groups[this.#groupOfNode[node] ?? 0];
+    const detector = group?.detector;
+    for (const checker of this.#checkers) {
+      checker.conviction?.({
+        atMs: nowMs,
+        nodeId: this.#nodeIds[node] ?? "",
+        reason,
+        processAlive,
+        lastHeartbeatArrivalMs: this.#lastArrivalMs[node] ?? 0,
+        heartbeatBoundMs: (detector?.heartbeatIntervalMs ?? 0) + (detector?.acceptablePauseMs ?? 0),
+      });
+    }
+    const faultKind = this.#faultKind[node] ?? noFault;
+    if (faultKind !== noFault && this.#faultDetected[node] === 0) {
+      this.#faultDetected[node] = 1;
+      const latencyMs = nowMs - (this.#faultStartMs[node] ?? nowMs);
+      measurements.detectionLatencyMsByKind[faultKinds[faultKind] ?? "process"].push(latencyMs);
+      measurements.detectionLatencyMsByGroup[group?.name ?? ""]?.push(latencyMs);
+      if (state === NodeState.paused) measurements.pausedConvictions += 1;
+    } else if (processAlive) {
+      const recentNetworkFault =
+        this.#network.isDisturbed(node) ||
+        nowMs - (this.#lastNetworkFaultMs[node] ?? 0) < networkFaultMemoryMs;
+      measurements.falseConvictionsByCause[recentNetworkFault ? "network" : "unexplained"] += 1;
+    }
+
+    const bugNoFencing = this.#options.injectedBug === "no-fencing";
+    const boundMs = this.#fleet.scenario.checks.replacementBoundSeconds * 1_000;
+    for (const instance of [...(this.#assigned[node] ?? [])]) {
+      this.#unassign(instance);
+      if (this.#copyGeneration.has(this.#copyKey(node, instance))) {
+        measurements.staleCopies.fenced += 1;
+        this.#copyFencedAtMs.set(this.#copyKey(node, instance), nowMs);
+      }
+      this.#markDown(instance);
+      if (!bugNoFencing) this.#generation[instance] = (this.#generation[instance] ?? 0) + 1;
+      const incident = (this.#incident[instance] ?? 0) + 1;
+      this.#incident[instance] = incident;
+      this.#incidentConvictedAtMs[instance] = nowMs;
+      this.#incidentNode[instance] = node;
+      this.#incidentExcused[instance] = 0;
+      this.#failedTargets[instance] = undefined;
+      this.#clock.post(nowMs + boundMs, EventKind.replacementDeadline, instance, incident);
+      this.#replace(instance);
+    }
+  }
+
+  /** A FAILED node is back: it learns it no longer owns what moved, and stops those copies. */
+  #onReadmitted(node: number): void {
+    const copies = this.#copies[node] ?? [];
+    const kept: number[] = [];
+    for (const instance of copies) {
+      if (this.#isCurrentHere(instance, node)) kept.push(instance);
+      else {
+        this.#endStaleTime(node, instance);
+        this.#copyGeneration.delete(this.#copyKey(node, instance));
+      }
+    }
+    this.#copies[node] = kept;
+  }
+
+  #restartAssignedServices(node: number): void {
+    for (const instance of this.#assigned[node] ?? []) {
+      if (this.#instanceState[instance] === InstanceState.down) this.#startOn(instance);
+    }
+  }
+
+  // ---- Server: placement and failover -------------------------------------------------------
+
+  #replace(instance: number): void {
+    const decision = this.#place(instance);
+    if (decision.kind === "no-candidate") {
+      this.#measurements.placements.noCandidate += 1;
+      this.#instanceState[instance] = InstanceState.unplaced;
+      this.#incidentExcused[instance] = 1;
+      const attempt = (this.#attempt[instance] ?? 0) + 1;
+      this.#attempt[instance] = attempt;
+      const retryMs = this.#fleet.scenario.server.placementRetrySeconds * 1_000;
+      this.#clock.post(this.#clock.nowMs() + retryMs, EventKind.placementRetry, instance, attempt);
+      return;
+    }
+    const target = this.#fleet.nodeIndexById.get(decision.nodeId) ?? -1;
+    const candidate = this.#candidates[target];
+    if (candidate === undefined) throw new Error(`placement chose unknown node ${decision.nodeId}`);
+    const demand = this.#demandOf(instance);
+    const observation = {
+      atMs: this.#clock.nowMs(),
+      instanceId: this.#instance(instance).id,
+      nodeId: candidate.nodeId,
+      capacity: candidate.capacity,
+      usedBefore: { ...candidate.used },
+      demand,
+    };
+    for (const checker of this.#checkers) checker.placement?.(observation);
+    if (decision.via === "plan") this.#measurements.placements.viaPlan += 1;
+    else this.#measurements.placements.viaRule += 1;
+    this.#reserve(target, demand, 1);
+    this.#instanceNode[instance] = target;
+    this.#assigned[target]?.push(instance);
+    this.#replacedSinceOutage[instance] = 1;
+    this.#startOn(instance);
+  }
+
+  #place(instance: number): PlacementDecision {
+    const fleetInstance = this.#instance(instance);
+    const request = this.#requestOf(instance);
+    const excluded = this.#failedTargets[instance];
+    const usable = (node: number) => excluded === undefined || !excluded.has(node);
+    const backups = fleetInstance.backupNodeIndices
+      .filter(usable)
+      .map((node) => this.#candidates[node])
+      .filter((candidate) => candidate !== undefined);
+    const candidates =
+      excluded === undefined
+        ? this.#candidates
+        : this.#candidates.filter((_candidate, node) => usable(node));
+    if (this.#options.injectedBug === "placement-ignores-capacity")
+      return ignoringCapacity(request, backups, candidates);
+    return placeWithPlan(request, backups, candidates);
+  }
+
+  #startOn(instance: number): void {
+    this.#instanceState[instance] = InstanceState.starting;
+    const attempt = (this.#attempt[instance] ?? 0) + 1;
+    this.#attempt[instance] = attempt;
+    const startMs = this.#fleet.services[this.#instance(instance).serviceIndex]?.startMs ?? 0;
+    this.#clock.post(this.#clock.nowMs() + startMs, EventKind.serviceStarted, instance, attempt);
+  }
+
+  #onServiceStarted(instance: number): void {
+    const node = this.#instanceNode[instance] ?? -1;
+    if (this.#state[node] !== NodeState.running) {
+      // Preparing the target failed (it is down): the plan moves on to the next location.
+      this.#measurements.placements.startFailures += 1;
+      this.#incidentExcused[instance] = 1;
+      let failed = this.#failedTargets[instance];
+      if (failed === undefined) {
+        failed = new Set();
+        this.#failedTargets[instance] = failed;
+      }
+      failed.add(node);
+      this.#unassign(instance);
+      this.#replace(instance);
+      return;
+    }
+    const generation = this.#generation[instance] ?? 0;
+    const others: string[] = [];
+    this.#copies.forEach((copies, other) => {
+      if (
+        other !== node &&
+        copies.includes(instance) &&
+        this.#copyGeneration.get(this.#copyKey(other, instance)) === generation
+      ) {
+        others.push(this.#nodeIds[other] ?? "");
+      }
+    });
+    const observation = {
+      atMs: this.#clock.nowMs(),
+      instanceId: this.#instance(instance).id,
+      nodeId: this.#nodeIds[node] ?? "",
+      generation,
+      otherNodesWithGeneration: others,
+    };
+    for (const checker of this.#checkers) checker.serviceStarted?.(observation);
+    this.#addCopy(node, instance);
+    this.#instanceState[instance] = InstanceState.running;
+    this.#failedTargets[instance] = undefined;
+    this.#markUp(instance);
+  }
+
+  #checkReplacementDeadline(instance: number): void {
+    const running =
+      this.#instanceState[instance] === InstanceState.running &&
+      this.#state[this.#instanceNode[instance] ?? -1] === NodeState.running;
+    const decision = running ? undefined : placeByRule(this.#requestOf(instance), this.#candidates);
+    const observation = {
+      atMs: this.#clock.nowMs(),
+      instanceId: this.#instance(instance).id,
+      failedNodeId: this.#nodeIds[this.#incidentNode[instance] ?? -1] ?? "",
+      convictedAtMs: this.#incidentConvictedAtMs[instance] ?? 0,
+      running,
+      excused: this.#incidentExcused[instance] === 1,
+      capacityNow: decision?.kind === "placed",
+    };
+    for (const checker of this.#checkers) checker.replacementDeadline?.(observation);
+  }
+
+  #unassign(instance: number): void {
+    const node = this.#instanceNode[instance] ?? -1;
+    const assigned = this.#assigned[node];
+    if (assigned !== undefined) {
+      const position = assigned.indexOf(instance);
+      if (position >= 0) assigned.splice(position, 1);
+      this.#reserve(node, this.#demandOf(instance), -1);
+    }
+    this.#instanceNode[instance] = -1;
+    this.#instanceState[instance] = InstanceState.unplaced;
+    // A pending start for the old location must not complete.
+    this.#attempt[instance] = (this.#attempt[instance] ?? 0) + 1;
+  }
+
+  // ---- Bookkeeping ----------------------------------------------------------------------------
+
+  #addCopy(node: number, instance: number): void {
+    const key = this.#copyKey(node, instance);
+    if (!this.#copyGeneration.has(key)) this.#copies[node]?.push(instance);
+    this.#copyGeneration.set(key, this.#generation[instance] ?? 0);
+  }
+
+  #isCurrentHere(instance: number, node: number): boolean {
+    return (
+      this.#instanceNode[instance] === node &&
+      this.#copyGeneration.get(this.#copyKey(node, instance)) === this.#generation[instance]
+    );
+  }
+
+  #endStaleTime(node: number, instance: number): void {
+    const key = this.#copyKey(node, instance);
+    const fencedAtMs = this.#copyFencedAtMs.get(key);
+    if (fencedAtMs === undefined) return;
+    this.#copyFencedAtMs.delete(key);
+    this.#measurements.staleCopies.runningMs += this.#clock.nowMs() - fencedAtMs;
+  }
+
+  #markDown(instance: number): void {
+    if (Number.isNaN(this.#downSinceMs[instance] ?? 0)) {
+      this.#downSinceMs[instance] = this.#clock.nowMs();
+      this.#replacedSinceOutage[instance] = 0;
+    }
+  }
+
+  #markUp(instance: number): void {
+    const downSinceMs = this.#downSinceMs[instance] ?? Number.NaN;
+    if (Number.isNaN(downSinceMs)) return;
+    const outageMs = this.#clock.nowMs() - downSinceMs;
+    const service = this.#serviceName(instance);
+    const measurements = this.#measurements;
+    measurements.outageMsByService[service]?.push(outageMs);
+    measurements.downMsByService[service] = (measurements.downMsByService[service] ?? 0) + outageMs;
+    if (this.#replacedSinceOutage[instance] === 1)
+      measurements.failoverMsByService[service]?.push(outageMs);
+    this.#downSinceMs[instance] = Number.NaN;
+  }
+
+  /** Outages still open at the end count as downtime, and stale copies as stale time. */
+  #closeBooks(): void {
+    const endMs = this.#clock.nowMs();
+    const measurements = this.#measurements;
+    this.#downSinceMs.forEach((downSinceMs, instance) => {
+      if (Number.isNaN(downSinceMs)) return;
+      const service = this.#serviceName(instance);
+      measurements.downMsByService[service] =
+        (measurements.downMsByService[service] ?? 0) + endMs - downSinceMs;
+      measurements.outageMsByService[service]?.push(endMs - downSinceMs);
+    });
+    for (const fencedAtMs of this.#copyFencedAtMs.values())
+      measurements.staleCopies.runningMs += endMs - fencedAtMs;
+  }
+
+  #reserve(node: number, demand: Resources, sign: 1 | -1): void {
+    const used = this.#candidates[node]?.used;
+    if (used === undefined) return;
+    for (const resource of resourceNames) used[resource] += sign * demand[resource];
+  }
+
+  #copyKey(node: number, instance: number): number {
+    return node * this.#fleet.instances.length + instance;
+  }
+
+  #instance(instance: number): FleetInstance {
+    const found = this.#fleet.instances[instance];
+    if (found === undefined) throw new Error(`no service instance ${instance}`);
+    return found;
+  }
+
+  #requestOf(instance: number): PlacementRequest {
+    const service = this.#fleet.services[this.#instance(instance).serviceIndex];
+    if (service === undefined) throw new Error(`no service for instance ${instance}`);
+    return service.request;
+  }
+
+  #demandOf(instance: number): Resources {
+    return this.#requestOf(instance).demand;
+  }
+
+  #serviceName(instance: number): string {
+    return this.#fleet.services[this.#instance(instance).serviceIndex]?.name ?? "";
+  }
+
+  #probeable(): boolean {
+    return this.#options.injectedBug !== "detector-convicts-early";
+  }
+
+  #detectorOptions(options: DetectorOptions): DetectorOptions {
+    if (this.#options.injectedBug !== "detector-convicts-early") return options;
+    // Convicts on silence alone at phi 1, with no allowance for a pause: far too eager.
+    return { ...options, suspectPhi: 0.5, convictPhi: 1, acceptablePauseMs: 0, minStdDevMs: 1 };
+  }
+
+  #count(what: string): void {
+    this.#measurements.faultsInjected[what] = (this.#measurements.faultsInjected[what] ?? 0) + 1;
+  }
+
+  // ---- Fault schedule -----------------------------------------------------------------------
+
+  #scheduleFaults(): void {
+    const faults = this.#fleet.scenario.faults;
+    const startMs = faults.startAfterSeconds * 1_000;
+    const random = this.#faultRandom;
+    faults.events.forEach((spec, specIndex) => {
+      this.#validateTarget(spec.target, specIndex);
+      const atMs =
+        spec.atSeconds !== undefined
+          ? spec.atSeconds * 1_000
+          : startMs + random.exponential((spec.meanIntervalSeconds ?? 1) * 1_000);
+      this.#clock.post(atMs, EventKind.faultFire, specIndex, 0);
+    });
+    this.#fleet.groups.forEach((group, groupIndex) => {
+      const crashes = group.spec.crashes;
+      if (crashes === undefined || group.nodeIndices.length === 0) return;
+      this.#clock.post(
+        startMs + random.exponential(this.#crashGapMs(groupIndex)),
+        EventKind.groupCrash,
+        groupIndex,
+        0,
+      );
+    });
+  }
+
+  /** Mean gap between crashes anywhere in a group: MTBF per node over the group's size. */
+  #crashGapMs(groupIndex: number): number {
+    const group = this.#fleet.groups[groupIndex];
+    return (
+      ((group?.spec.crashes?.mtbfHours ?? 1) * 3_600_000) /
+      Math.max(1, group?.nodeIndices.length ?? 1)
+    );
+  }
+
+  #randomCrash(groupIndex: number): void {
+    const group = this.#fleet.groups[groupIndex];
+    const crashes = group?.spec.crashes;
+    if (group === undefined || crashes === undefined) return;
+    const random = this.#faultRandom;
+    const node = group.nodeIndices[random.nextIndex(group.nodeIndices.length)] ?? 0;
+    const kind = random.chance(crashes.powerLossFraction) ? "power" : "process";
+    const nowMs = this.#clock.nowMs();
+    this.#crash(node, kind, nowMs + random.exponential(crashes.mttrMinutes * 60_000));
+    this.#clock.post(
+      nowMs + random.exponential(this.#crashGapMs(groupIndex)),
+      EventKind.groupCrash,
+      groupIndex,
+      0,
+    );
+  }
+
+  #fireFault(specIndex: number): void {
+    const spec = this.#fleet.scenario.faults.events[specIndex];
+    if (spec === undefined) return;
+    const nowMs = this.#clock.nowMs();
+    const random = this.#faultRandom;
+    if (spec.meanIntervalSeconds !== undefined) {
+      this.#clock.post(
+        nowMs + random.exponential(spec.meanIntervalSeconds * 1_000),
+        EventKind.faultFire,
+        specIndex,
+        0,
+      );
+    }
+    const nodes = this.#pickTargets(spec.target);
+    const endMs = nowMs + spec.durationSeconds * 1_000;
+    const faultIndex = this.#activeFaults.length;
+    this.#activeFaults.push({ spec, nodes, endMs, linksCut: false });
+    this.#count(spec.kind);
+    switch (spec.kind) {
+      case "zone-outage":
+        for (const node of nodes) this.#crash(node, "power", endMs);
+        return;
+      case "crash":
+        for (const node of nodes) this.#crash(node, spec.crash, endMs);
+        return;
+      case "pause":
+        for (const node of nodes) this.#pause(node, endMs);
+        return;
+      case "partition":
+        for (const node of nodes) {
+          if (spec.direction !== "from-server") this.#network.cut(node, Direction.toServer);
+          if (spec.direction !== "to-server") this.#network.cut(node, Direction.fromServer);
+        }
+        break;
+      case "flapping-link":
+        this.#toggleFlap(faultIndex);
+        this.#clock.post(
+          nowMs + (spec.periodSeconds * 1_000) / 2,
+          EventKind.faultStep,
+          faultIndex,
+          0,
+        );
+        break;
+      case "loss-burst":
+        for (const node of nodes) this.#network.startLossBurst(node, spec.lossProbability);
+        break;
+      case "clog":
+        for (const node of nodes) {
+          this.#network.clog(node, Direction.toServer);
+          this.#network.clog(node, Direction.fromServer);
+        }
+        break;
+    }
+    this.#noteNetworkFault(nodes);
+    this.#clock.post(endMs, EventKind.faultEnd, faultIndex, 0);
+  }
+
+  #endFault(faultIndex: number): void {
+    const fault = this.#activeFaults[faultIndex];
+    if (fault === undefined) return;
+    const spec = fault.spec;
+    switch (spec.kind) {
+      case "partition":
+        for (const node of fault.nodes) {
+          if (spec.direction !== "from-server") this.#network.restoreCut(node, Direction.toServer);
+          if (spec.direction !== "to-server") this.#network.restoreCut(node, Direction.fromServer);
+        }
+        break;
+      case "flapping-link":
+        if (fault.linksCut) this.#toggleFlap(faultIndex);
+        break;
+      case "loss-burst":
+        for (const node of fault.nodes) this.#network.endLossBurst(node);
+        break;
+      case "clog":
+        // Restored one link at a time, so the backlog arrives in waves rather than at once.
+        fault.nodes.forEach((_node, ordinal) => {
+          this.#clock.post(
+            this.#clock.nowMs() + ordinal * spec.restoreSpacingSeconds * 1_000,
+            EventKind.faultStep,
+            faultIndex,
+            ordinal,
+          );
+        });
+        return;
+      case "zone-outage":
+      case "crash":
+      case "pause":
+        return;
+    }
+    this.#noteNetworkFault(fault.nodes);
+  }
+
+  #stepFault(faultIndex: number, ordinal: number): void {
+    const fault = this.#activeFaults[faultIndex];
+    if (fault === undefined) return;
+    const spec = fault.spec;
+    if (spec.kind === "clog") {
+      const node = fault.nodes[ordinal];
+      if (node === undefined) return;
+      this.#network.restoreClog(node, Direction.toServer);
+      this.#network.restoreClog(node, Direction.fromServer);
+      this.#noteNetworkFault([node]);
+      return;
+    }
+    if (spec.kind !== "flapping-link") return;
+    const nowMs = this.#clock.nowMs();
+    const nextMs = nowMs + (spec.periodSeconds * 1_000) / 2;
+    if (nowMs >= fault.endMs) return;
+    this.#toggleFlap(faultIndex);
+    this.#noteNetworkFault(fault.nodes);
+    if (nextMs < fault.endMs) this.#clock.post(nextMs, EventKind.faultStep, faultIndex, 0);
+  }
+
+  #toggleFlap(faultIndex: number): void {
+    const fault = this.#activeFaults[faultIndex];
+    if (fault === undefined) return;
+    for (const node of fault.nodes) {
+      for (const direction of [Direction.toServer, Direction.fromServer]) {
+        if (fault.linksCut) this.#network.restoreCut(node, direction);
+        else this.#network.cut(node, direction);
+      }
+    }
+    fault.linksCut = !fault.linksCut;
+  }
+
+  #noteNetworkFault(nodes: readonly number[]): void {
+    const nowMs = this.#clock.nowMs();
+    for (const node of nodes) this.#lastNetworkFaultMs[node] = nowMs;
+  }
+
+  #pickTargets(target: FaultTarget): number[] {
+    const random = this.#faultRandom;
+    const fleet = this.#fleet;
+    if ("zones" in target) {
+      return target.zones.flatMap(
+        (zone) => this.#nodesByZone[fleet.zoneIndexByName.get(zone) ?? -1] ?? [],
+      );
+    }
+    if ("nodes" in target) return target.nodes.map((id) => fleet.nodeIndexById.get(id) ?? 0);
+    if ("zoneCount" in target) {
+      const zones = drawDistinct(fleet.zones.length, target.zoneCount, random);
+      return zones.flatMap((zone) => this.#nodesByZone[zone] ?? []);
+    }
+    const group = fleet.groups[fleet.groupIndexByName.get(target.group) ?? -1];
+    if (group === undefined) return [];
+    const count = Math.max(1, Math.round(target.count * group.scale));
+    return drawDistinct(group.nodeIndices.length, count, random).map(
+      (ordinal) => group.nodeIndices[ordinal] ?? 0,
+    );
+  }
+
+  #validateTarget(target: FaultTarget, specIndex: number): void {
+    const fleet = this.#fleet;
+    const where = `faults.events.${specIndex}.target`;
+    if ("zones" in target) {
+      const unknown = target.zones.filter((zone) => !fleet.zoneIndexByName.has(zone));
+      if (unknown.length > 0)
+        throw new ScenarioError(`${where}: unknown zones ${unknown.join(", ")}`);
+    } else if ("nodes" in target) {
+      const unknown = target.nodes.filter((id) => !fleet.nodeIndexById.has(id));
+      if (unknown.length > 0)
+        throw new ScenarioError(`${where}: unknown nodes ${unknown.join(", ")}`);
+    } else if ("group" in target && !fleet.groupIndexByName.has(target.group)) {
+      throw new ScenarioError(`${where}: unknown node group ${target.group}`);
+    }
+  }
+}
+
+/** `count` distinct integers from [0, size), drawn with a partial Fisher–Yates shuffle. */
+function drawDistinct(size: number, count: number, random: SeededRandom): number[] {
+  const pool = Array.from({ length: size }, (_value, index) => index);
+  const drawn = Math.min(size, count);
+  for (let index = 0; index < drawn; index += 1) {
+    const swap = index + random.nextIndex(size - index);
+    const value = pool[swap] ?? 0;
+    pool[swap] = pool[index] ?? 0;
+    pool[index] = value;
+  }
+  return pool.slice(0, drawn);
+}
+
+/** The injected placement bug: plan first and least loaded, but blind to the 90 % rule. */
+function ignoringCapacity(
+  request: PlacementRequest,
+  backups: readonly PlacementCandidate[],
+  candidates: readonly PlacementCandidate[],
+): PlacementDecision {
+  const usable = (candidate: PlacementCandidate) =>
+    candidate.status === NodeStatus.healthy &&
+    request.requiredCapabilities.every((capability) => candidate.capabilities.has(capability));
+  const backup = backups.find(usable);
+  if (backup !== undefined) {
+    return {
+      kind: "placed",
+      nodeId: backup.nodeId,
+      utilizationAfter: utilizationAfter(backup, request.demand),
+      via: "plan",
+    };
+  }
+  return placeByRule(
+    request,
+    candidates
+      .filter(usable)
+      .map((candidate) => ({
+        ...candidate,
+        used: { cpuCores: 0, memoryMb: 0, storageGb: 0, networkMbps: 0 },
+      })),
+  );
+}

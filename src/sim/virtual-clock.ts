@@ -1,0 +1,192 @@
+// Virtual time for the simulator: the Clock port over one event queue. Nothing happens
+// between events, so an hour of a 10,000-node fleet takes as long as its events take.
+//
+// The queue is a binary min-heap keyed by (time, sequence): events due at the same moment run
+// in the order they were posted, which makes every run deterministic. Events live in parallel
+// typed arrays (a slot per pending event, recycled through a free list), so the hot path —
+// millions of heartbeats — posts and pops without allocating.
+
+import type { CancelTimer, Clock } from "../ports/clock.ts";
+
+/** Receives the simulator's own typed events; `kind` 0 is reserved for Clock callbacks. */
+export interface EventHandler {
+  handleEvent(kind: number, first: number, second: number): void;
+}
+
+/** Upper bound on pending events; a runaway feedback loop fails loudly instead of eating RAM. */
+export const pendingEventsMax = 1 << 24;
+
+const callbackKind = 0;
+const initialCapacity = 1_024;
+
+export class EventQueueFullError extends Error {
+  override readonly name = "EventQueueFullError";
+}
+
+export class VirtualClock implements Clock {
+  #nowMs: number;
+  #nextSequence = 0;
+  #capacity = initialCapacity;
+  #timesMs = new Float64Array(initialCapacity);
+  #sequences = new Float64Array(initialCapacity);
+  #kinds = new Uint8Array(initialCapacity);
+  #firsts = new Int32Array(initialCapacity);
+  #seconds = new Int32Array(initialCapacity);
+  /** Slot numbers ordered as a heap. */
+  #heap = new Int32Array(initialCapacity);
+  #size = 0;
+  #freeSlots = new Int32Array(initialCapacity);
+  #freeCount: number;
+  readonly #callbacks: ((() => void) | undefined)[] = [];
+
+  constructor(startMs = 0) {
+    this.#nowMs = startMs;
+    for (let slot = 0; slot < initialCapacity; slot += 1) {
+      this.#freeSlots[slot] = initialCapacity - 1 - slot;
+    }
+    this.#freeCount = initialCapacity;
+  }
+
+  nowMs(): number {
+    return this.#nowMs;
+  }
+
+  get pendingEvents(): number {
+    return this.#size;
+  }
+
+  /** Runs `callback` after `delayMs` of virtual time (the Clock port). */
+  schedule(delayMs: number, callback: () => void): CancelTimer {
+    const slot = this.#push(this.#nowMs + Math.max(0, delayMs), callbackKind, 0, 0);
+    const sequence = this.#sequences[slot];
+    this.#callbacks[slot] = callback;
+    return () => {
+      // The slot may have run and been reused; only cancel the event this timer made.
+      if (this.#sequences[slot] === sequence) this.#callbacks[slot] = undefined;
+    };
+  }
+
+  /** Posts a typed event for the handler given to `runUntil`; `kind` must be 1–255. */
+  post(atMs: number, kind: number, first: number, second: number): void {
+    if (kind <= callbackKind || kind > 255) throw new RangeError(`event kind ${kind} is not 1–255`);
+    this.#push(Math.max(atMs, this.#nowMs), kind, first, second);
+  }
+
+  /**
+   * Runs every event due at or before `endMs`, in (time, sequence) order, then leaves the
+   * clock at `endMs`. Returns how many events ran.
+   */
+  runUntil(endMs: number, handler: EventHandler): number {
+    let processed = 0;
+    while (this.#size > 0) {
+      const slot = this.#heap[0] ?? 0;
+      const atMs = this.#timesMs[slot] ?? 0;
+      if (atMs > endMs) break;
+      this.#popTop();
+      this.#nowMs = atMs;
+      const kind = this.#kinds[slot] ?? 0;
+      processed += 1;
+      if (kind === callbackKind) {
+        const callback = this.#callbacks[slot];
+        this.#callbacks[slot] = undefined;
+        this.#release(slot);
+        callback?.();
+      } else {
+        const first = this.#firsts[slot] ?? 0;
+        const second = this.#seconds[slot] ?? 0;
+        this.#release(slot);
+        handler.handleEvent(kind, first, second);
+      }
+    }
+    if (endMs > this.#nowMs) this.#nowMs = endMs;
+    return processed;
+  }
+
+  #push(atMs: number, kind: number, first: number, second: number): number {
+    if (this.#freeCount === 0) this.#grow();
+    this.#freeCount -= 1;
+    const slot = this.#freeSlots[this.#freeCount] ?? 0;
+    this.#timesMs[slot] = atMs;
+    this.#sequences[slot] = this.#nextSequence;
+    this.#nextSequence += 1;
+    this.#kinds[slot] = kind;
+    this.#firsts[slot] = first;
+    this.#seconds[slot] = second;
+    this.#siftUp(this.#size, slot);
+    this.#size += 1;
+    return slot;
+  }
+
+  #release(slot: number): void {
+    this.#freeSlots[this.#freeCount] = slot;
+    this.#freeCount += 1;
+  }
+
+  #isBefore(left: number, right: number): boolean {
+    const leftMs = this.#timesMs[left] ?? 0;
+    const rightMs = this.#timesMs[right] ?? 0;
+    return (
+      leftMs < rightMs ||
+      (leftMs === rightMs && (this.#sequences[left] ?? 0) < (this.#sequences[right] ?? 0))
+    );
+  }
+
+  #siftUp(position: number, slot: number): void {
+    const heap = this.#heap;
+    while (position > 0) {
+      const parentPosition = (position - 1) >> 1;
+      const parent = heap[parentPosition] ?? 0;
+      if (!this.#isBefore(slot, parent)) break;
+      heap[position] = parent;
+      position = parentPosition;
+    }
+    heap[position] = slot;
+  }
+
+  #popTop(): void {
+    const heap = this.#heap;
+    this.#size -= 1;
+    const size = this.#size;
+    if (size === 0) return;
+    const slot = heap[size] ?? 0;
+    let position = 0;
+    for (;;) {
+      let child = 2 * position + 1;
+      if (child >= size) break;
+      const right = child + 1;
+      if (right < size && this.#isBefore(heap[right] ?? 0, heap[child] ?? 0)) child = right;
+      const childSlot = heap[child] ?? 0;
+      if (!this.#isBefore(childSlot, slot)) break;
+      heap[position] = childSlot;
+      position = child;
+    }
+    heap[position] = slot;
+  }
+
+  #grow(): void {
+    const oldCapacity = this.#capacity;
+    const capacity = oldCapacity * 2;
+    if (capacity > pendingEventsMax) {
+      throw new EventQueueFullError(
+        `more than ${pendingEventsMax} pending simulator events; something posts without end`,
+      );
+    }
+    this.#timesMs = grown(this.#timesMs, new Float64Array(capacity));
+    this.#sequences = grown(this.#sequences, new Float64Array(capacity));
+    this.#kinds = grown(this.#kinds, new Uint8Array(capacity));
+    this.#firsts = grown(this.#firsts, new Int32Array(capacity));
+    this.#seconds = grown(this.#seconds, new Int32Array(capacity));
+    this.#heap = grown(this.#heap, new Int32Array(capacity));
+    this.#freeSlots = new Int32Array(capacity);
+    for (let slot = oldCapacity; slot < capacity; slot += 1) {
+      this.#freeSlots[this.#freeCount] = capacity - 1 - (slot - oldCapacity);
+      this.#freeCount += 1;
+    }
+    this.#capacity = capacity;
+  }
+}
+
+function grown<T extends Float64Array | Int32Array | Uint8Array>(old: T, larger: T): T {
+  larger.set(old);
+  return larger;
+}
