@@ -235,7 +235,9 @@ function checkBackup(spec: FleetSpec, context: Context): void {
       if (settings.level === "EDGE_CLUSTER") usesCluster = true;
     });
 
-    const missingTypes = policy.dataTypes.filter((dataType) => !(dataType in policy.sources));
+    const missingTypes = policy.dataTypes.filter(
+      (dataType) => !Object.hasOwn(policy.sources, dataType),
+    );
     if (missingTypes.length > 0)
       report(
         context,

@@ -253,6 +253,12 @@ describe("parseFleetSpec on bad files", () => {
         "fleet.yaml:1:1: expected a fleet spec (apiVersion: edgeward/v1, kind: Fleet, …), got an empty file",
     },
     {
+      name: "aliases that expand past the cap",
+      text: `a: &long "${"x".repeat(20_000)}"\nb: [${Array.from({ length: 1_000 }, () => "*long").join(", ")}]\n`,
+      expected:
+        "fleet.yaml:1:1: expected a fleet spec that expands to at most 16777216 values and characters once YAML aliases are followed, got more",
+    },
+    {
       name: "oversized input",
       text: `# ${"x".repeat(fleetSpecBytesMax)}\n`,
       expected: `fleet.yaml:1:1: expected a fleet spec of at most 1048576 bytes (1 MiB), got ${fleetSpecBytesMax + 3} bytes`,

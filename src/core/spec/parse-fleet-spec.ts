@@ -10,8 +10,14 @@ import { fleetSpecSchema, type FleetSpec } from "./fleet-spec-schema.ts";
 /** Largest fleet spec accepted, in bytes of UTF-8 (room for thousands of nodes). */
 export const fleetSpecBytesMax = 1024 * 1024;
 
-/** Most YAML aliases expanded, so a small file cannot expand into a huge one. */
-const yamlAliasesMax = 100;
+/** Most YAML aliases resolved: one per node of the largest fleet, and no exponential trees. */
+const yamlAliasesMax = 10_000;
+
+/**
+ * Most values and characters the file may expand to once aliases are followed, so an alias
+ * used thousands of times cannot make validation walk gigabytes.
+ */
+const expandedSizeMax = 16 * fleetSpecBytesMax;
 
 /** Longest excerpt of a found value quoted back in a message. */
 const quotedCharactersMax = 60;
@@ -79,6 +85,14 @@ export function parseFleetSpec(text: string, fileName: string): FleetSpec {
     const reason = error instanceof Error ? error.message : String(error);
     throw new FleetSpecError([issueAt(0, "", `invalid YAML: ${reason}`)]);
   }
+  if (!expandsWithin(value, expandedSizeMax))
+    throw new FleetSpecError([
+      issueAt(
+        0,
+        "",
+        `expected a fleet spec that expands to at most ${expandedSizeMax} values and characters once YAML aliases are followed, got more`,
+      ),
+    ]);
 
   const knownFieldsByObject = new Map<unknown, readonly string[]>();
   const result = fleetSpecSchema.safeParse(value, {
@@ -102,6 +116,23 @@ export function parseFleetSpec(text: string, fileName: string): FleetSpec {
       ),
     ),
   );
+}
+
+/** True if walking `value` (shared parts once per use) visits at most `sizeMax` values and characters. */
+function expandsWithin(value: unknown, sizeMax: number): boolean {
+  let size = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    size += typeof next === "string" ? next.length + 1 : 1;
+    if (size > sizeMax) return false;
+    if (typeof next !== "object" || next === null) continue;
+    for (const [key, child] of Object.entries(next)) {
+      size += key.length;
+      pending.push(child);
+    }
+  }
+  return true;
 }
 
 const typeNames: Readonly<Record<string, string>> = {
