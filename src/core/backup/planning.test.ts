@@ -62,9 +62,13 @@ describe("snapshot selection", () => {
   it("selects by latest, unique prefix and point in time", () => {
     expect(selectSnapshot(snapshots, { kind: "latest" }).id).toBe("aab222");
     expect(selectSnapshot(snapshots, { kind: "id", prefix: "bb" }).id).toBe("bbb333");
-    expect(selectSnapshot(snapshots, { kind: "at", timeMs: 2500 }).id).toBe("bbb333");
+    expect(selectSnapshot(snapshots, { kind: "at", timeMs: 2500, timeText: "2500" }).id).toBe(
+      "bbb333",
+    );
     expect(() => selectSnapshot(snapshots, { kind: "id", prefix: "aa" })).toThrow(/ambiguous/);
-    expect(() => selectSnapshot(snapshots, { kind: "at", timeMs: 10 })).toThrow(/no snapshot/);
+    expect(() => selectSnapshot(snapshots, { kind: "at", timeMs: 10, timeText: "10" })).toThrow(
+      /no snapshot/,
+    );
   });
   it("finds the parent among snapshots of the same host and paths", () => {
     expect(findParentSnapshot(snapshots, "h", ["/data"])?.id).toBe("aab222");

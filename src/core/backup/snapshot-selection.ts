@@ -10,7 +10,13 @@ export interface SnapshotHeader {
 }
 
 export type SnapshotSelector =
-  { kind: "latest" } | { kind: "id"; prefix: string } | { kind: "at"; timeMs: number };
+  | { kind: "latest" }
+  | { kind: "id"; prefix: string }
+  | {
+      kind: "at";
+      timeMs: number;
+      /** How the user wrote the time, for messages. */ timeText: string;
+    };
 
 export function selectSnapshot<Header extends SnapshotHeader>(
   snapshots: readonly Header[],
@@ -42,7 +48,7 @@ export function selectSnapshot<Header extends SnapshotHeader>(
       if (newest === undefined)
         throw new BackupError(
           "SNAPSHOT_NOT_FOUND",
-          `no snapshot was taken at or before ${selector.timeMs} ms since the epoch`,
+          `no snapshot was taken at or before ${selector.timeText}`,
         );
       return newest;
     }
