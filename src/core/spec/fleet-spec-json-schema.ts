@@ -9,8 +9,5 @@ import { fleetSpecSchema } from "./fleet-spec-schema.ts";
  * written: fields with defaults are optional. Checks that span fields are the parser's alone.
  */
 export function fleetSpecJsonSchema(): Record<string, unknown> {
-  return {
-    title: "edgeward fleet spec",
-    ...z.toJSONSchema(fleetSpecSchema, { target: "draft-07", io: "input" }),
-  };
+  return z.toJSONSchema(fleetSpecSchema, { target: "draft-07", io: "input" });
 }

@@ -262,7 +262,10 @@ const fleetSpecObjectSchema = z
     security: securitySchema.prefault({}),
     equipmentFailure: equipmentFailureSchema,
   })
-  .describe("An edgeward fleet: nodes, services, failover plans, backups and security.");
+  .meta({
+    title: "edgeward fleet spec",
+    description: "An edgeward fleet: nodes, services, failover plans, backups and security.",
+  });
 
 /** The whole fleet spec, with the checks that span fields (unique names, known references). */
 export const fleetSpecSchema = fleetSpecObjectSchema.superRefine(addCrossFieldIssues);
