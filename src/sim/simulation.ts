@@ -1118,11 +1118,9 @@ function ignoringCapacity(
   }
   return placeByRule(
     request,
-    candidates
-      .filter(usable)
-      .map((candidate) => ({
-        ...candidate,
-        used: { cpuCores: 0, memoryMb: 0, storageGb: 0, networkMbps: 0 },
-      })),
+    candidates.filter(usable).map((candidate) => ({
+      ...candidate,
+      used: { cpuCores: 0, memoryMb: 0, storageGb: 0, networkMbps: 0 },
+    })),
   );
 }
