@@ -4,6 +4,7 @@
 
 import { z } from "zod";
 import {
+  environmentVariableSchema,
   httpUrlSchema,
   identifierSchema,
   pathSchema,
@@ -20,10 +21,6 @@ const clusterShardsMax = 255;
 
 export const backupLevels = ["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"] as const;
 export type BackupLevel = (typeof backupLevels)[number];
-
-const environmentVariableSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, {
-  error: "expected an environment variable name (letters, digits, '_')",
-});
 
 const backupSourceSchema = z
   .discriminatedUnion("type", [

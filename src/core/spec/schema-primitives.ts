@@ -25,6 +25,11 @@ export const identifierSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, {
     "expected a lowercase name (a-z, 0-9, '_' and '-', starting with a letter, at most 63 characters)",
 });
 
+export const environmentVariableSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, {
+  error:
+    "expected an environment variable name (letters, digits and '_', not starting with a digit)",
+});
+
 export const textSchema = z.string().min(1).max(textCharactersMax);
 
 export const pathSchema = z

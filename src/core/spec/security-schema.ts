@@ -90,10 +90,10 @@ const intrusionDetectionSchema = z
     suspiciousActivityThreshold: positiveIntegerSchema
       .default(3)
       .describe("Suspicious activities after which a node is quarantined (documents: 3)."),
-    failedAuthBurst: positiveIntegerSchema
+    failedAuthenticationsMax: positiveIntegerSchema
       .default(10)
       .describe(
-        "Failed authentications from one source within windowSeconds that count as one suspicious activity.",
+        "Failed authentications one source may have within windowSeconds; more count as a suspicious activity.",
       ),
     windowSeconds: positiveIntegerSchema
       .default(60)

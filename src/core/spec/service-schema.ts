@@ -4,6 +4,7 @@
 import { z } from "zod";
 import {
   argvSchema,
+  environmentVariableSchema,
   identifierSchema,
   mapEntriesMax,
   pathCharactersMax,
@@ -140,12 +141,7 @@ export const serviceSchema = z
         "resolve against the directory `edgeward up` or the agent was started in.",
     ),
     env: z
-      .record(
-        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, {
-          error: "expected an environment variable name (letters, digits, '_')",
-        }),
-        z.string().max(pathCharactersMax),
-      )
+      .record(environmentVariableSchema, z.string().max(pathCharactersMax))
       .refine((env) => Object.keys(env).length <= mapEntriesMax, {
         error: `expected at most ${mapEntriesMax} variables`,
       })
