@@ -15,7 +15,7 @@ export interface FleetSpecIssue {
 /** Most issues one error lists; the rest are counted, since the first ones are what matters. */
 export const fleetSpecIssuesMax = 50;
 
-export function formatFleetSpecIssue(issue: FleetSpecIssue): string {
+function formatFleetSpecIssue(issue: FleetSpecIssue): string {
   const where = `${issue.file}:${issue.line}:${issue.column}`;
   return issue.path === ""
     ? `${where}: ${issue.message}`

@@ -293,7 +293,7 @@ function describeValue(value: unknown, withType: boolean): string {
 }
 
 /** `nodes[2].labels["app/name"]`: the path as a user would write it. */
-export function formatPath(path: Path): string {
+function formatPath(path: Path): string {
   return path
     .map((segment, index) => {
       if (typeof segment === "number") return `[${segment}]`;
