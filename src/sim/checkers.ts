@@ -52,7 +52,8 @@ export interface ReplacementDeadlineObservation {
   readonly instanceId: string;
   readonly failedNodeId: string;
   readonly convictedAtMs: number;
-  readonly running: boolean;
+  /** The instance has run somewhere since the conviction (it may have failed again since). */
+  readonly served: boolean;
   /** Some attempt in the window found no eligible node, or a start failed on its target. */
   readonly excused: boolean;
   /** An eligible node exists now (the placement rule finds one). */
@@ -135,10 +136,10 @@ export class ReplacementChecker extends CheckerBase implements InvariantChecker 
 
   replacementDeadline(observation: ReplacementDeadlineObservation): void {
     this.verify(
-      observation.running || observation.excused || !observation.capacityNow,
+      observation.served || observation.excused || !observation.capacityNow,
       observation.atMs,
       () =>
-        `${observation.instanceId} of ${observation.failedNodeId} (FAILED at ${observation.convictedAtMs} ms) is still not running ${observation.atMs - observation.convictedAtMs} ms later although a node has room`,
+        `${observation.instanceId} of ${observation.failedNodeId} (FAILED at ${observation.convictedAtMs} ms) has not run anywhere ${observation.atMs - observation.convictedAtMs} ms later although a node has room`,
     );
   }
 }

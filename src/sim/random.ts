@@ -24,6 +24,7 @@ export function assertSeed(seed: number): void {
 }
 
 const twoTo26 = 67_108_864;
+const twoTo32 = 4_294_967_296;
 const twoTo53 = 9_007_199_254_740_992;
 
 export class SeededRandom implements Random {
@@ -70,11 +71,14 @@ export class SeededRandom implements Random {
     return (high * twoTo26 + low) / twoTo53;
   }
 
-  /** True with probability `probability`; draws nothing when the answer is certain. */
+  /**
+   * True with probability `probability`; draws nothing when the answer is certain. One 32-bit
+   * draw (resolution 2^-32) is plenty for a probability and halves the cost on the hot path.
+   */
   chance(probability: number): boolean {
     if (probability <= 0) return false;
     if (probability >= 1) return true;
-    return this.nextFloat() < probability;
+    return this.nextUint32() < probability * twoTo32;
   }
 
   /** An integer uniformly in [0, bound). */

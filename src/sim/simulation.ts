@@ -72,6 +72,12 @@ const Message = {
   probeRefused: 5,
   probeRequest: 6,
 } as const;
+/**
+ * A message travels as kind + connection number * 8: the server tells the agent's current
+ * connection from an old one, as a real server tells two TCP connections apart.
+ */
+const messageKindBits = 3;
+const messageKindMask = (1 << messageKindBits) - 1;
 
 /** What runs on a node, as ground truth (the server only learns it through messages). */
 const NodeState = { running: 0, paused: 1, processDown: 2, hostDown: 3 } as const;
@@ -151,6 +157,10 @@ export class Simulation implements EventHandler {
   readonly #nodeIds: readonly string[];
   readonly #groupOfNode: Int32Array;
   readonly #state: Uint8Array;
+  /** The agent's heartbeat connection, numbered from 1; a restart opens a new one. */
+  readonly #connection: Int32Array;
+  /** The connection the server has accepted from each agent (0: none yet). */
+  readonly #serverConnection: Int32Array;
   readonly #incarnation: Int32Array;
   readonly #restartToken: Int32Array;
   readonly #pauseToken: Int32Array;
@@ -184,6 +194,8 @@ export class Simulation implements EventHandler {
   readonly #incidentConvictedAtMs: Float64Array;
   readonly #incidentNode: Int32Array;
   readonly #incidentExcused: Uint8Array;
+  /** The instance has served somewhere since its latest incident began. */
+  readonly #incidentServed: Uint8Array;
   readonly #failedTargets: (Set<number> | undefined)[];
 
   // Faults.
@@ -206,6 +218,8 @@ export class Simulation implements EventHandler {
     this.#nodeIds = fleet.nodes.map((node) => node.id);
     this.#groupOfNode = Int32Array.from(fleet.nodes, (node) => node.groupIndex);
     this.#state = new Uint8Array(nodeCount);
+    this.#connection = new Int32Array(nodeCount);
+    this.#serverConnection = new Int32Array(nodeCount);
     this.#incarnation = new Int32Array(nodeCount);
     this.#restartToken = new Int32Array(nodeCount);
     this.#pauseToken = new Int32Array(nodeCount);
@@ -266,6 +280,7 @@ export class Simulation implements EventHandler {
     this.#incidentConvictedAtMs = new Float64Array(instanceCount).fill(Number.NaN);
     this.#incidentNode = new Int32Array(instanceCount).fill(-1);
     this.#incidentExcused = new Uint8Array(instanceCount);
+    this.#incidentServed = new Uint8Array(instanceCount);
     this.#failedTargets = fleet.instances.map(() => undefined);
 
     const byService = <T>(make: () => T): Record<string, T> =>
@@ -384,7 +399,7 @@ export class Simulation implements EventHandler {
 
   #onHeartbeatTimer(node: number, incarnation: number): void {
     if (this.#incarnation[node] !== incarnation || this.#state[node] !== NodeState.running) return;
-    this.#network.send(node, Direction.toServer, Message.heartbeat);
+    this.#sendToServer(node, Message.heartbeat);
     this.#clock.post(
       this.#clock.nowMs() + (this.#heartbeatIntervalMs[node] ?? 1_000),
       EventKind.heartbeat,
@@ -393,29 +408,40 @@ export class Simulation implements EventHandler {
     );
   }
 
-  /** The agent process starts (boot or restart): it registers and starts heartbeating. */
+  /** The agent process starts (boot or restart): it connects, registers and heartbeats. */
   #startAgent(node: number): void {
     const incarnation = (this.#incarnation[node] ?? 0) + 1;
     this.#incarnation[node] = incarnation;
-    this.#network.send(node, Direction.toServer, Message.register);
+    this.#connection[node] = (this.#connection[node] ?? 0) + 1;
+    this.#sendToServer(node, Message.register);
     this.#clock.post(
       this.#clock.nowMs() + (this.#heartbeatIntervalMs[node] ?? 1_000),
       EventKind.heartbeat,
       node,
       incarnation,
+    );
+  }
+
+  #sendToServer(node: number, kind: number): void {
+    this.#network.send(
+      node,
+      Direction.toServer,
+      kind | ((this.#connection[node] ?? 0) << messageKindBits),
     );
   }
 
   #onDeliver(node: number, message: number): void {
     const nowMs = this.#clock.nowMs();
-    if (message === Message.probeRequest) {
+    const kind = message & messageKindMask;
+    const connection = message >>> messageKindBits;
+    if (kind === Message.probeRequest) {
       switch (this.#state[node] ?? NodeState.hostDown) {
         case NodeState.running:
-          this.#network.send(node, Direction.toServer, Message.probeAlive);
+          this.#sendToServer(node, Message.probeAlive);
           break;
         case NodeState.processDown:
           // Nothing listens on the port, so the host's kernel refuses the connection.
-          this.#network.send(node, Direction.toServer, Message.probeRefused);
+          this.#sendToServer(node, Message.probeRefused);
           break;
         default:
           // A frozen process or a dead host: the probe goes unanswered and times out.
@@ -426,19 +452,24 @@ export class Simulation implements EventHandler {
     const membership = this.#memberships[this.#groupOfNode[node] ?? 0];
     const nodeId = this.#nodeIds[node] ?? "";
     if (membership === undefined) return;
-    switch (message) {
+    const current = this.#serverConnection[node] ?? 0;
+    switch (kind) {
       case Message.heartbeat:
-        this.#lastArrivalMs[node] = nowMs;
-        if (membership.has(nodeId)) membership.heartbeat(nodeId, nowMs);
-        else membership.register(nodeId, nowMs, { probeable: this.#probeable() });
-        break;
       case Message.register:
-        this.#lastArrivalMs[node] = nowMs;
-        membership.register(nodeId, nowMs, { probeable: this.#probeable() });
-        this.#restartAssignedServices(node);
+        // Whatever arrives first on a new connection opens it: on a real wire the hello and
+        // the heartbeats share one ordered, retransmitted stream.
+        if (connection > current) {
+          this.#serverConnection[node] = connection;
+          this.#lastArrivalMs[node] = nowMs;
+          membership.register(nodeId, nowMs, { probeable: this.#probeable() });
+          this.#restartAssignedServices(node);
+        } else if (connection === current) {
+          this.#lastArrivalMs[node] = nowMs;
+          membership.heartbeat(nodeId, nowMs);
+        }
         break;
       case Message.connectionClosed:
-        membership.connectionLost(nodeId, nowMs);
+        if (connection === current) membership.connectionLost(nodeId, nowMs);
         break;
       case Message.probeAlive:
         membership.probeAnswered(nodeId, "alive", nowMs);
@@ -477,7 +508,7 @@ export class Simulation implements EventHandler {
     }
     if (kind === "process" && hostWasUp && state === NodeState.running) {
       // The kernel closes the dead process's sockets: the server's end sees the connection drop.
-      this.#network.send(node, Direction.toServer, Message.connectionClosed);
+      this.#sendToServer(node, Message.connectionClosed);
     }
   }
 
@@ -602,6 +633,7 @@ export class Simulation implements EventHandler {
       this.#incidentConvictedAtMs[instance] = nowMs;
       this.#incidentNode[instance] = node;
       this.#incidentExcused[instance] = 0;
+      this.#incidentServed[instance] = 0;
       this.#failedTargets[instance] = undefined;
       this.#clock.post(nowMs + boundMs, EventKind.replacementDeadline, instance, incident);
       this.#replace(instance);
@@ -727,21 +759,20 @@ export class Simulation implements EventHandler {
     for (const checker of this.#checkers) checker.serviceStarted?.(observation);
     this.#addCopy(node, instance);
     this.#instanceState[instance] = InstanceState.running;
+    this.#incidentServed[instance] = 1;
     this.#failedTargets[instance] = undefined;
     this.#markUp(instance);
   }
 
   #checkReplacementDeadline(instance: number): void {
-    const running =
-      this.#instanceState[instance] === InstanceState.running &&
-      this.#state[this.#instanceNode[instance] ?? -1] === NodeState.running;
-    const decision = running ? undefined : placeByRule(this.#requestOf(instance), this.#candidates);
+    const served = this.#incidentServed[instance] === 1;
+    const decision = served ? undefined : placeByRule(this.#requestOf(instance), this.#candidates);
     const observation = {
       atMs: this.#clock.nowMs(),
       instanceId: this.#instance(instance).id,
       failedNodeId: this.#nodeIds[this.#incidentNode[instance] ?? -1] ?? "",
       convictedAtMs: this.#incidentConvictedAtMs[instance] ?? 0,
-      running,
+      served,
       excused: this.#incidentExcused[instance] === 1,
       capacityNow: decision?.kind === "placed",
     };

@@ -1,7 +1,8 @@
 // Virtual time for the simulator: the Clock port over one event queue. Nothing happens
 // between events, so an hour of a 10,000-node fleet takes as long as its events take.
 //
-// The queue is a binary min-heap keyed by (time, sequence): events due at the same moment run
+// The queue is a 4-ary min-heap (shallower than a binary one, so fewer cache misses) keyed
+// by (time, sequence): events due at the same moment run
 // in the order they were posted, which makes every run deterministic. Events live in parallel
 // typed arrays (a slot per pending event, recycled through a free list), so the hot path —
 // millions of heartbeats — posts and pops without allocating.
@@ -122,21 +123,19 @@ export class VirtualClock implements Clock {
     this.#freeCount += 1;
   }
 
-  #isBefore(left: number, right: number): boolean {
-    const leftMs = this.#timesMs[left] ?? 0;
-    const rightMs = this.#timesMs[right] ?? 0;
-    return (
-      leftMs < rightMs ||
-      (leftMs === rightMs && (this.#sequences[left] ?? 0) < (this.#sequences[right] ?? 0))
-    );
-  }
-
   #siftUp(position: number, slot: number): void {
+    // Locals, not fields, in the two loops every event passes through.
     const heap = this.#heap;
+    const timesMs = this.#timesMs;
+    const sequences = this.#sequences;
+    const slotMs = timesMs[slot] ?? 0;
+    const slotSequence = sequences[slot] ?? 0;
     while (position > 0) {
-      const parentPosition = (position - 1) >> 1;
+      const parentPosition = (position - 1) >> 2;
       const parent = heap[parentPosition] ?? 0;
-      if (!this.#isBefore(slot, parent)) break;
+      const parentMs = timesMs[parent] ?? 0;
+      if (parentMs < slotMs || (parentMs === slotMs && (sequences[parent] ?? 0) < slotSequence))
+        break;
       heap[position] = parent;
       position = parentPosition;
     }
@@ -145,18 +144,37 @@ export class VirtualClock implements Clock {
 
   #popTop(): void {
     const heap = this.#heap;
+    const timesMs = this.#timesMs;
+    const sequences = this.#sequences;
     this.#size -= 1;
     const size = this.#size;
     if (size === 0) return;
     const slot = heap[size] ?? 0;
+    const slotMs = timesMs[slot] ?? 0;
+    const slotSequence = sequences[slot] ?? 0;
     let position = 0;
     for (;;) {
-      let child = 2 * position + 1;
-      if (child >= size) break;
-      const right = child + 1;
-      if (right < size && this.#isBefore(heap[right] ?? 0, heap[child] ?? 0)) child = right;
-      const childSlot = heap[child] ?? 0;
-      if (!this.#isBefore(childSlot, slot)) break;
+      const firstChild = 4 * position + 1;
+      if (firstChild >= size) break;
+      // The earliest of up to four children.
+      let child = firstChild;
+      let childSlot = heap[child] ?? 0;
+      let childMs = timesMs[childSlot] ?? 0;
+      const lastChild = Math.min(firstChild + 3, size - 1);
+      for (let other = firstChild + 1; other <= lastChild; other += 1) {
+        const otherSlot = heap[other] ?? 0;
+        const otherMs = timesMs[otherSlot] ?? 0;
+        if (
+          otherMs < childMs ||
+          (otherMs === childMs && (sequences[otherSlot] ?? 0) < (sequences[childSlot] ?? 0))
+        ) {
+          child = other;
+          childSlot = otherSlot;
+          childMs = otherMs;
+        }
+      }
+      if (slotMs < childMs || (slotMs === childMs && slotSequence < (sequences[childSlot] ?? 0)))
+        break;
       heap[position] = childSlot;
       position = child;
     }
