@@ -3,7 +3,6 @@
 // probe requests. The server and the simulator run this same code.
 
 import { ArrivalWindow } from "./arrival-window.ts";
-import { DeadlineQueue } from "./deadline-queue.ts";
 import { phiQuantiles, type DetectorOptions, type PhiQuantiles } from "./detector-options.ts";
 import { NodeStatus } from "./node-status.ts";
 import { upperTailProbability } from "./normal-distribution.ts";
@@ -54,11 +53,6 @@ export interface NodeHealthView {
 }
 
 interface NodeHealth {
-  readonly nodeId: string;
-  /** Registration order: a tick evaluates due nodes in this order, as a scan of all would. */
-  readonly ordinal: number;
-  /** The deadline of this node's live entry in the deadline queue, if it has one. */
-  queuedAtMs: number | undefined;
   status: NodeStatus;
   statusSinceMs: number;
   lastHeartbeatAtMs: number;
@@ -77,13 +71,6 @@ interface NodeHealth {
   /** On-time heartbeats in a row while FAILED, towards re-admission. */
   onTimeHeartbeats: number;
 }
-
-/**
- * A deadline this close to a tick counts as reached and is checked exactly: the queue orders
- * by lastHeartbeat + suspectAfter, the check is age >= suspectAfter, and the two may round
- * differently in the last bit.
- */
-const deadlineToleranceMs = 1e-6;
 
 /** Upper bound on tracked nodes, so a flood of registrations cannot exhaust memory. */
 export const membershipNodesMax = 100_000;
@@ -105,14 +92,6 @@ export class Membership {
   readonly #emit: EffectSink;
   readonly #nodes = new Map<string, NodeHealth>();
   readonly #graceUntilMs: number;
-  /**
-   * HEALTHY nodes by the time they become overdue, so a tick costs what is due, not the size
-   * of the fleet. Stale entries (the node heartbeated since) are skipped when they surface.
-   */
-  readonly #deadlines = new DeadlineQueue<NodeHealth>();
-  /** DEGRADED nodes: their probes and conviction are weighed on every tick. */
-  readonly #suspects = new Set<NodeHealth>();
-  #nextOrdinal = 0;
 
   constructor(options: DetectorOptions, startedAtMs: number, emit: EffectSink) {
     this.#options = options;
@@ -172,8 +151,6 @@ export class Membership {
   }
 
   remove(nodeId: string): boolean {
-    const node = this.#nodes.get(nodeId);
-    if (node !== undefined) this.#suspects.delete(node);
     return this.#nodes.delete(nodeId);
   }
 
@@ -205,7 +182,6 @@ export class Membership {
         break;
     }
     this.#updateThresholds(node);
-    this.#enqueue(node);
   }
 
   /** The node said goodbye: a planned shutdown, not a failure. */
@@ -240,27 +216,9 @@ export class Membership {
     this.#evaluate(nodeId, node, atMs);
   }
 
-  /**
-   * Advances time: suspects, convicts and re-probes whatever is due. Only suspects and nodes
-   * whose deadline has come are evaluated; evaluating any other node would change nothing.
-   */
+  /** Advances time: suspects, convicts and re-probes whatever is due. */
   tick(atMs: number): void {
-    const due = [...this.#suspects];
-    const notYet: NodeHealth[] = [];
-    const deadlines = this.#deadlines;
-    while (deadlines.peekMs() <= atMs + deadlineToleranceMs) {
-      const queuedAtMs = deadlines.peekMs();
-      const node = deadlines.pop();
-      if (node === undefined || node.queuedAtMs !== queuedAtMs) continue;
-      node.queuedAtMs = undefined;
-      // Gone, or no longer HEALTHY: a heartbeat queues it again when it comes back.
-      if (this.#nodes.get(node.nodeId) !== node || node.status !== NodeStatus.healthy) continue;
-      if (this.#isOverdue(node, atMs)) due.push(node);
-      else notYet.push(node);
-    }
-    due.sort((left, right) => left.ordinal - right.ordinal);
-    for (const node of due) this.#evaluate(node.nodeId, node, atMs);
-    for (const node of notYet) this.#enqueue(node);
+    for (const [nodeId, node] of this.#nodes) this.#evaluate(nodeId, node, atMs);
   }
 
   view(nodeId: string, atMs: number): NodeHealthView | undefined {
@@ -283,9 +241,6 @@ export class Membership {
       );
     }
     const node: NodeHealth = {
-      nodeId,
-      ordinal: this.#nodes.get(nodeId)?.ordinal ?? this.#nextOrdinal++,
-      queuedAtMs: undefined,
       status,
       statusSinceMs: atMs,
       lastHeartbeatAtMs: atMs,
@@ -301,11 +256,7 @@ export class Membership {
     };
     this.#resetHistory(node);
     this.#updateThresholds(node);
-    const replaced = this.#nodes.get(nodeId);
-    if (replaced !== undefined) this.#suspects.delete(replaced);
     this.#nodes.set(nodeId, node);
-    if (status === NodeStatus.degraded) this.#suspects.add(node);
-    this.#enqueue(node);
     return node;
   }
 
@@ -315,24 +266,11 @@ export class Membership {
     return node;
   }
 
-  #isOverdue(node: NodeHealth, atMs: number): boolean {
-    return atMs >= this.#graceUntilMs && atMs - node.lastHeartbeatAtMs >= node.suspectAfterMs;
-  }
-
-  /** Queues a HEALTHY node for the tick at which it becomes overdue, if not queued sooner. */
-  #enqueue(node: NodeHealth): void {
-    if (node.status !== NodeStatus.healthy) return;
-    const dueAtMs = Math.max(this.#graceUntilMs, node.lastHeartbeatAtMs + node.suspectAfterMs);
-    if (node.queuedAtMs !== undefined && node.queuedAtMs <= dueAtMs) return;
-    node.queuedAtMs = dueAtMs;
-    this.#deadlines.push(dueAtMs, node);
-  }
-
   #evaluate(nodeId: string, node: NodeHealth, atMs: number): void {
     if (node.status !== NodeStatus.healthy && node.status !== NodeStatus.degraded) return;
     const ageMs = atMs - node.lastHeartbeatAtMs;
     const inGrace = atMs < this.#graceUntilMs;
-    const overdue = this.#isOverdue(node, atMs);
+    const overdue = !inGrace && ageMs >= node.suspectAfterMs;
 
     if (node.status === NodeStatus.healthy) {
       if (!overdue && !node.connectionDropped) return;
@@ -408,8 +346,6 @@ export class Membership {
     const from = node.status;
     node.status = to;
     node.statusSinceMs = atMs;
-    if (to === NodeStatus.degraded) this.#suspects.add(node);
-    else this.#suspects.delete(node);
     if (to === NodeStatus.failed) {
       node.onTimeHeartbeats = 0;
       this.#clearSuspicion(node);
