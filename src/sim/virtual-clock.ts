@@ -28,13 +28,15 @@ export class VirtualClock implements Clock {
   #nowMs: number;
   #nextSequence = 0;
   #capacity = initialCapacity;
-  #timesMs = new Float64Array(initialCapacity);
-  #sequences = new Float64Array(initialCapacity);
   #kinds = new Uint8Array(initialCapacity);
   #firsts = new Int32Array(initialCapacity);
   #seconds = new Int32Array(initialCapacity);
-  /** Slot numbers ordered as a heap. */
+  /** Slot numbers ordered as a heap, with their keys beside them (no indirection to compare). */
   #heap = new Int32Array(initialCapacity);
+  #heapTimesMs = new Float64Array(initialCapacity);
+  #heapSequences = new Float64Array(initialCapacity);
+  /** Each slot's sequence number, so a timer can tell whether its slot was reused. */
+  #slotSequences = new Float64Array(initialCapacity);
   #size = 0;
   #freeSlots = new Int32Array(initialCapacity);
   #freeCount: number;
@@ -59,11 +61,11 @@ export class VirtualClock implements Clock {
   /** Runs `callback` after `delayMs` of virtual time (the Clock port). */
   schedule(delayMs: number, callback: () => void): CancelTimer {
     const slot = this.#push(this.#nowMs + Math.max(0, delayMs), callbackKind, 0, 0);
-    const sequence = this.#sequences[slot];
+    const sequence = this.#slotSequences[slot];
     this.#callbacks[slot] = callback;
     return () => {
       // The slot may have run and been reused; only cancel the event this timer made.
-      if (this.#sequences[slot] === sequence) this.#callbacks[slot] = undefined;
+      if (this.#slotSequences[slot] === sequence) this.#callbacks[slot] = undefined;
     };
   }
 
@@ -81,7 +83,7 @@ export class VirtualClock implements Clock {
     let processed = 0;
     while (this.#size > 0) {
       const slot = this.#heap[0] ?? 0;
-      const atMs = this.#timesMs[slot] ?? 0;
+      const atMs = this.#heapTimesMs[0] ?? 0;
       if (atMs > endMs) break;
       this.#popTop();
       this.#nowMs = atMs;
@@ -107,13 +109,13 @@ export class VirtualClock implements Clock {
     if (this.#freeCount === 0) this.#grow();
     this.#freeCount -= 1;
     const slot = this.#freeSlots[this.#freeCount] ?? 0;
-    this.#timesMs[slot] = atMs;
-    this.#sequences[slot] = this.#nextSequence;
+    const sequence = this.#nextSequence;
     this.#nextSequence += 1;
+    this.#slotSequences[slot] = sequence;
     this.#kinds[slot] = kind;
     this.#firsts[slot] = first;
     this.#seconds[slot] = second;
-    this.#siftUp(this.#size, slot);
+    this.#siftUp(this.#size, slot, atMs, sequence);
     this.#size += 1;
     return slot;
   }
@@ -123,62 +125,63 @@ export class VirtualClock implements Clock {
     this.#freeCount += 1;
   }
 
-  #siftUp(position: number, slot: number): void {
+  #siftUp(position: number, slot: number, slotMs: number, slotSequence: number): void {
     // Locals, not fields, in the two loops every event passes through.
     const heap = this.#heap;
-    const timesMs = this.#timesMs;
-    const sequences = this.#sequences;
-    const slotMs = timesMs[slot] ?? 0;
-    const slotSequence = sequences[slot] ?? 0;
+    const timesMs = this.#heapTimesMs;
+    const sequences = this.#heapSequences;
     while (position > 0) {
-      const parentPosition = (position - 1) >> 2;
-      const parent = heap[parentPosition] ?? 0;
+      const parent = (position - 1) >> 2;
       const parentMs = timesMs[parent] ?? 0;
       if (parentMs < slotMs || (parentMs === slotMs && (sequences[parent] ?? 0) < slotSequence))
         break;
-      heap[position] = parent;
-      position = parentPosition;
+      heap[position] = heap[parent] ?? 0;
+      timesMs[position] = parentMs;
+      sequences[position] = sequences[parent] ?? 0;
+      position = parent;
     }
     heap[position] = slot;
+    timesMs[position] = slotMs;
+    sequences[position] = slotSequence;
   }
 
   #popTop(): void {
     const heap = this.#heap;
-    const timesMs = this.#timesMs;
-    const sequences = this.#sequences;
+    const timesMs = this.#heapTimesMs;
+    const sequences = this.#heapSequences;
     this.#size -= 1;
     const size = this.#size;
     if (size === 0) return;
     const slot = heap[size] ?? 0;
-    const slotMs = timesMs[slot] ?? 0;
-    const slotSequence = sequences[slot] ?? 0;
+    const slotMs = timesMs[size] ?? 0;
+    const slotSequence = sequences[size] ?? 0;
     let position = 0;
     for (;;) {
       const firstChild = 4 * position + 1;
       if (firstChild >= size) break;
       // The earliest of up to four children.
       let child = firstChild;
-      let childSlot = heap[child] ?? 0;
-      let childMs = timesMs[childSlot] ?? 0;
+      let childMs = timesMs[child] ?? 0;
       const lastChild = Math.min(firstChild + 3, size - 1);
       for (let other = firstChild + 1; other <= lastChild; other += 1) {
-        const otherSlot = heap[other] ?? 0;
-        const otherMs = timesMs[otherSlot] ?? 0;
+        const otherMs = timesMs[other] ?? 0;
         if (
           otherMs < childMs ||
-          (otherMs === childMs && (sequences[otherSlot] ?? 0) < (sequences[childSlot] ?? 0))
+          (otherMs === childMs && (sequences[other] ?? 0) < (sequences[child] ?? 0))
         ) {
           child = other;
-          childSlot = otherSlot;
           childMs = otherMs;
         }
       }
-      if (slotMs < childMs || (slotMs === childMs && slotSequence < (sequences[childSlot] ?? 0)))
-        break;
-      heap[position] = childSlot;
+      if (slotMs < childMs || (slotMs === childMs && slotSequence < (sequences[child] ?? 0))) break;
+      heap[position] = heap[child] ?? 0;
+      timesMs[position] = childMs;
+      sequences[position] = sequences[child] ?? 0;
       position = child;
     }
     heap[position] = slot;
+    timesMs[position] = slotMs;
+    sequences[position] = slotSequence;
   }
 
   #grow(): void {
@@ -189,8 +192,9 @@ export class VirtualClock implements Clock {
         `more than ${pendingEventsMax} pending simulator events; something posts without end`,
       );
     }
-    this.#timesMs = grown(this.#timesMs, new Float64Array(capacity));
-    this.#sequences = grown(this.#sequences, new Float64Array(capacity));
+    this.#heapTimesMs = grown(this.#heapTimesMs, new Float64Array(capacity));
+    this.#heapSequences = grown(this.#heapSequences, new Float64Array(capacity));
+    this.#slotSequences = grown(this.#slotSequences, new Float64Array(capacity));
     this.#kinds = grown(this.#kinds, new Uint8Array(capacity));
     this.#firsts = grown(this.#firsts, new Int32Array(capacity));
     this.#seconds = grown(this.#seconds, new Int32Array(capacity));
