@@ -15,14 +15,12 @@ export function createAgentHttpServer(identity: AgentIdentity): Server {
       response.writeHead(200, { "content-type": "application/json" }).end(body);
       return;
     }
-    response
-      .writeHead(404, { "content-type": "application/json" })
-      .end(
-        JSON.stringify({
-          error: "not_found",
-          message: `no route ${request.method ?? ""} ${request.url ?? ""}`,
-          statusCode: 404,
-        }),
-      );
+    response.writeHead(404, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        error: "not_found",
+        message: `no route ${request.method ?? ""} ${request.url ?? ""}`,
+        statusCode: 404,
+      }),
+    );
   });
 }

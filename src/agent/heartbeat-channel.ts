@@ -12,6 +12,7 @@ import { fullJitterDelayMs, type BackoffOptions } from "../core/resilience/backo
 import type { CancelTimer, Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
 import type { Random } from "../ports/random.ts";
+import { requestJson } from "../runtime/http-json.ts";
 import { messageText } from "../runtime/websocket-text.ts";
 import { decideFault, type FaultInjection } from "./fault-injector.ts";
 
@@ -201,31 +202,31 @@ export class HeartbeatChannel {
   }
 
   async #register(): Promise<RegisterResponse> {
-    const response = await fetch(new URL("/v1/nodes/register", this.#options.serverUrl), {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(this.#options.registration),
-      signal: AbortSignal.timeout(serverRequestTimeoutMs),
-    });
-    const body = (await response.json().catch(() => ({}))) as Partial<RegisterResponse> & {
-      message?: string;
-    };
-    if (!response.ok) {
+    const response = await requestJson(
+      "POST",
+      new URL("/v1/nodes/register", this.#options.serverUrl),
+      this.#options.registration,
+      serverRequestTimeoutMs,
+    );
+    if (response.statusCode !== 200) {
+      const message = (response.body as { message?: string } | undefined)?.message;
       throw new RegistrationError(
-        response.status,
-        body.message ?? `registration failed with HTTP ${response.status}`,
+        response.statusCode,
+        message ?? `registration failed with HTTP ${response.statusCode}`,
       );
     }
-    return body as RegisterResponse;
+    return response.body as RegisterResponse;
   }
 
   async #postGoodbye(): Promise<void> {
     const nodeId = this.#options.registration.nodeId;
     try {
-      await fetch(new URL(`/v1/nodes/${nodeId}/goodbye`, this.#options.serverUrl), {
-        method: "POST",
-        signal: AbortSignal.timeout(goodbyeTimeoutMs),
-      });
+      await requestJson(
+        "POST",
+        new URL(`/v1/nodes/${nodeId}/goodbye`, this.#options.serverUrl),
+        undefined,
+        goodbyeTimeoutMs,
+      );
     } catch (error) {
       this.#components.logger.warn(
         { err: (error as Error).message },

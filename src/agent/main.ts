@@ -3,10 +3,10 @@
 
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
-import type { Logger as PinoLogger } from "pino";
 import type { NodeMetrics, RegisterRequest } from "../api/contract.ts";
 import { reconnectBackoffDefaults } from "../core/resilience/backoff.ts";
 import type { Clock } from "../ports/clock.ts";
+import type { Logger } from "../ports/logger.ts";
 import { writeEndpointFile } from "../runtime/endpoint-file.ts";
 import { HostMetrics } from "../runtime/metrics/host-metrics.ts";
 import { systemClock } from "../runtime/system-clock.ts";
@@ -31,7 +31,7 @@ export interface AgentOptions {
   capabilities?: string[];
   labels?: Record<string, string>;
   faults?: FaultInjection;
-  logger: PinoLogger;
+  logger: Logger;
   clock?: Clock;
 }
 

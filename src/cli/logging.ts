@@ -2,9 +2,7 @@
 // file per process). Secrets never go into a log field.
 
 import pino, { type Logger } from "pino";
-
-export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof logLevels)[number];
+import type { LogLevel } from "../runtime/json-line-logger.ts";
 
 export function createProcessLogger(name: string, level: LogLevel): Logger {
   return pino({ name, level, base: { pid: process.pid } });

@@ -1,14 +1,23 @@
-// The edgeward command line: one program, one file per command group under ./commands.
+// The edgeward command line. Each command group lives in ./commands and is loaded only when
+// it runs (or for --help), so a long-running agent never loads the backup engine, the spec
+// parser or the server.
 import { Command } from "commander";
-import { registerAgentCommand } from "./commands/agent.ts";
-import { registerEventsCommand } from "./commands/events.ts";
-import { registerNodeCommands } from "./commands/node.ts";
-import { registerRepoCommands } from "./commands/repo.ts";
-import { registerSimCommands } from "./commands/sim.ts";
-import { registerServerCommand } from "./commands/server.ts";
-import { registerSpecCommands } from "./commands/spec.ts";
-import { registerStatusCommand } from "./commands/status.ts";
-import { registerUpCommands } from "./commands/up.ts";
+
+type Register = (program: Command) => void;
+
+const commandLoaders: Record<string, () => Promise<Register>> = {
+  up: async () => (await import("./commands/up.ts")).registerUpCommands,
+  status: async () => (await import("./commands/status.ts")).registerStatusCommand,
+  events: async () => (await import("./commands/events.ts")).registerEventsCommand,
+  node: async () => (await import("./commands/node.ts")).registerNodeCommands,
+  server: async () => (await import("./commands/server.ts")).registerServerCommand,
+  agent: async () => (await import("./commands/agent.ts")).registerAgentCommand,
+  spec: async () => (await import("./commands/spec.ts")).registerSpecCommands,
+  repo: async () => (await import("./commands/repo.ts")).registerRepoCommands,
+  sim: async () => (await import("./commands/sim.ts")).registerSimCommands,
+};
+/** Commands registered by another command's module. */
+const commandAliases: Record<string, string> = { down: "up" };
 
 const program = new Command();
 program
@@ -23,17 +32,12 @@ program
   .version("0.1.0")
   .showHelpAfterError("(run with --help for usage)");
 
-registerUpCommands(program);
-registerStatusCommand(program);
-registerEventsCommand(program);
-registerNodeCommands(program);
-registerServerCommand(program);
-registerAgentCommand(program);
-registerSpecCommands(program);
-registerRepoCommands(program);
-registerSimCommands(program);
-
 try {
+  const requested = process.argv[2] ?? "";
+  const moduleName = commandAliases[requested] ?? requested;
+  const loaders =
+    moduleName in commandLoaders ? [commandLoaders[moduleName]] : Object.values(commandLoaders);
+  for (const load of loaders) if (load !== undefined) (await load())(program);
   await program.parseAsync(process.argv);
 } catch (error) {
   // Operating errors carry a message that says what to do; a stack only helps developers.

@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { nodeIdSchema } from "../../api/contract.ts";
 import { noFaults, type FaultInjection } from "../../agent/fault-injector.ts";
-import { createProcessLogger, logLevels, type LogLevel } from "../logging.ts";
+import { createJsonLineLogger } from "../../runtime/json-line-logger.ts";
+import { logLevels, type LogLevel } from "../../runtime/json-line-logger.ts";
 import {
   collect,
   collectLabel,
@@ -117,10 +118,10 @@ export function registerAgentCommand(program: Command): void {
         );
       }
       const { startAgent } = await import("../../agent/main.ts");
-      const logger = createProcessLogger("edgeward-agent", options.logLevel);
+      const logger = createJsonLineLogger("edgeward-agent", options.logLevel);
       if (faultsRequested)
         logger.warn(
-          faults,
+          { ...faults },
           "FAULT INJECTION ENABLED: this agent drops and delays its own heartbeats",
         );
       const agent = await startAgent({

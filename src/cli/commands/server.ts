@@ -7,7 +7,8 @@ import {
 } from "../../core/membership/detector-options.ts";
 import { loadFleetSpecFile } from "../../runtime/fleet-spec-file.ts";
 import { declaredNodesFromSpec, detectorOptionsFromSpec } from "../../server/declared-nodes.ts";
-import { createProcessLogger, logLevels, type LogLevel } from "../logging.ts";
+import { logLevels, type LogLevel } from "../../runtime/json-line-logger.ts";
+import { createProcessLogger } from "../logging.ts";
 import { parsePort } from "../options.ts";
 
 interface ServerCommandOptions {
