@@ -18,7 +18,6 @@ import {
   type LinkProfileSpec,
   type NodeGroupSpec,
   type Scenario,
-  type ServiceSpec,
 } from "./scenario.ts";
 
 /** Upper bound on simulated nodes (the membership core tracks at most 100,000). */
@@ -51,7 +50,6 @@ export interface FleetNode {
 
 export interface FleetService {
   readonly name: string;
-  readonly spec: ServiceSpec;
   readonly request: PlacementRequest;
   readonly startMs: number;
 }
@@ -176,7 +174,6 @@ export function buildFleet(scenario: Scenario, options: FleetOptions = {}): Flee
     const serviceIndex = services.length;
     services.push({
       name: spec.name,
-      spec,
       request: { requiredCapabilities: spec.requires, demand: spec.demand },
       startMs: spec.startSeconds * 1_000,
     });

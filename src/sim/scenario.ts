@@ -201,7 +201,6 @@ export const scenarioSchema = z.strictObject({
     .default({ replacementBoundSeconds: 60 }),
   server: z
     .strictObject({
-      zone: name.optional(),
       /** How often the server evaluates each detector; 0 means a quarter heartbeat interval. */
       tickIntervalMs: z.number().min(0).default(0),
       /** A service with no eligible node is tried again this often. */
@@ -223,7 +222,6 @@ export type ServiceSpec = Scenario["services"][number];
 export type FaultEventSpec = Scenario["faults"]["events"][number];
 export type FaultTarget = FaultEventSpec["target"];
 export type LinkProfileSpec = Scenario["linkProfiles"][string];
-export type ResourcesSpec = z.infer<typeof resourcesSchema>;
 
 /** A scenario that cannot be read or does not make sense, with every problem listed. */
 export class ScenarioError extends Error {

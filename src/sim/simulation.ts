@@ -488,7 +488,6 @@ export class Simulation implements EventHandler {
     const state = this.#state[node];
     if (state === NodeState.hostDown || (state === NodeState.processDown && kind === "process"))
       return;
-    const hostWasUp = state !== NodeState.hostDown;
     this.#state[node] = kind === "power" ? NodeState.hostDown : NodeState.processDown;
     this.#incarnation[node] = (this.#incarnation[node] ?? 0) + 1;
     const token = (this.#restartToken[node] ?? 0) + 1;
@@ -506,7 +505,7 @@ export class Simulation implements EventHandler {
       if (this.#instanceState[instance] === InstanceState.running)
         this.#instanceState[instance] = InstanceState.down;
     }
-    if (kind === "process" && hostWasUp && state === NodeState.running) {
+    if (kind === "process") {
       // The kernel closes the dead process's sockets: the server's end sees the connection drop.
       this.#sendToServer(node, Message.connectionClosed);
     }

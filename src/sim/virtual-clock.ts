@@ -54,10 +54,6 @@ export class VirtualClock implements Clock {
     return this.#nowMs;
   }
 
-  get pendingEvents(): number {
-    return this.#size;
-  }
-
   /** Runs `callback` after `delayMs` of virtual time (the Clock port). */
   schedule(delayMs: number, callback: () => void): CancelTimer {
     const slot = this.#push(this.#nowMs + Math.max(0, delayMs), callbackKind, 0, 0);
