@@ -318,6 +318,65 @@ describe("failure detection through the server", () => {
     ).toBe("OFFLINE");
   });
 
+  it("keeps nodes and statuses across a restart, and convicts nobody during the grace period", async () => {
+    const { clock, advance } = manualClock(2_000_000);
+    const dataDir = mkdtempSync(join(tmpdir(), "edgeward-restart-"));
+    directories.push(dataDir);
+    const start = () =>
+      startServer({
+        host: "127.0.0.1",
+        port: 0,
+        dataDir,
+        detection: detectorOptionsFor("lan"),
+        logger: pino({ level: "silent" }),
+        clock,
+        prober: () => Promise.resolve(undefined),
+      });
+    const first = await start();
+    advance(detectorOptionsFor("lan").startupGraceMs);
+    for (const nodeId of ["edge-1", "edge-2"]) {
+      await first.app.inject({
+        method: "POST",
+        url: "/v1/nodes/register",
+        payload: registration(nodeId),
+      });
+    }
+    await first.close();
+
+    advance(60_000); // the server was down for a minute: every heartbeat is long overdue
+    const second = await start();
+    servers.push(second);
+    advance(4_000);
+    const during = (
+      await second.app.inject({ method: "GET", url: "/v1/nodes" })
+    ).json<NodeListResponse>();
+    expect(during.nodes.map((node) => [node.id, node.status])).toEqual([
+      ["edge-1", "HEALTHY"],
+      ["edge-2", "HEALTHY"],
+    ]);
+    // edge-1 comes back within the grace period; edge-2 never does.
+    await second.app.inject({
+      method: "POST",
+      url: "/v1/nodes/register",
+      payload: registration("edge-1", { incarnation: 2 }),
+    });
+    for (let sequence = 1; sequence <= 20; sequence += 1) {
+      advance(200);
+      await second.app.inject({
+        method: "POST",
+        url: "/v1/heartbeats",
+        payload: { nodeId: "edge-1", incarnation: 2, sequence },
+      });
+    }
+    const after = (
+      await second.app.inject({ method: "GET", url: "/v1/nodes" })
+    ).json<NodeListResponse>();
+    expect(after.nodes.map((node) => [node.id, node.status])).toEqual([
+      ["edge-1", "HEALTHY"],
+      ["edge-2", "FAILED"],
+    ]);
+  });
+
   it("closes the channel of a node that never registered with a clear code", async () => {
     const server = await serverWith();
     const socket = new WebSocket(
