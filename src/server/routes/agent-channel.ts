@@ -27,6 +27,7 @@ export const ChannelCloseCode = {
   staleIncarnation: 4409,
   rateLimited: 4429,
   replaced: 4000,
+  internalError: 1011,
   goodbye: 1000,
 } as const;
 
@@ -124,9 +125,14 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
               return;
           }
         } catch (error) {
-          if (!(error instanceof HttpError)) throw error;
-          send(socket, { type: "error", message: error.message });
-          socket.close(closeCodeFor(error), error.code);
+          if (error instanceof HttpError) {
+            send(socket, { type: "error", message: error.message });
+            socket.close(closeCodeFor(error), error.code);
+            return;
+          }
+          // A bug must not take the server down with it: log it and drop this connection.
+          logger.error({ node: nodeId, err: error }, "agent message handling failed");
+          socket.close(ChannelCloseCode.internalError, "internal error");
         }
       });
 

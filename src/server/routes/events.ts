@@ -34,7 +34,7 @@ export function registerEventRoutes(app: FastifyInstance, plane: ControlPlane): 
       let lastSentId = query.afterId;
       const raw = reply.raw;
       const send = (event: FleetEvent) => {
-        if (event.id <= lastSentId) return;
+        if (event.id <= lastSentId || raw.destroyed) return;
         lastSentId = event.id;
         raw.write(`id: ${event.id}\ndata: ${JSON.stringify(event)}\n\n`);
         if (raw.writableLength > eventStreamBufferedBytesMax) raw.destroy();
