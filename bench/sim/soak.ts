@@ -65,7 +65,11 @@ for (let seed = firstSeed; seed < firstSeed + seeds; seed += 1) {
     process.stdout.write(
       `${verdict} seed ${seed} ${report.scenario}: ${report.nodes} nodes, ${report.durationSeconds} s, ` +
         `failover p99 ${report.failover.timeSeconds.p99 ?? "-"} s, ` +
-        `${report.invariants.reduce((total, invariant) => total + invariant.checks, 0)} checks\n`,
+        `${report.invariants.reduce((total, invariant) => total + invariant.checks, 0)} checks` +
+        (report.detection.falseConvictions.unexplained > 0
+          ? `, ${report.detection.falseConvictions.unexplained} unexplained convictions of live nodes`
+          : "") +
+        "\n",
     );
     if (!report.passed) failures.push(describeViolations(report));
   }

@@ -3,9 +3,11 @@
 // the command that replays the run.
 
 import { describe, expect, it } from "vitest";
-import type { ReplayArguments } from "./report.ts";
+import { buildFleet } from "./fleet.ts";
+import { buildReport, type ReplayArguments } from "./report.ts";
 import { describeViolations, runScenario } from "./run-scenario.ts";
-import { injectedBugs, type InjectedBug } from "./simulation.ts";
+import { parseScenario } from "./scenario.ts";
+import { injectedBugs, Simulation, type InjectedBug } from "./simulation.ts";
 
 const chaos = "examples/scenarios/chaos-small.yaml";
 const industrial = "examples/scenarios/industrial-slice.yaml";
@@ -97,5 +99,50 @@ describe("deliberately broken invariants are caught", () => {
     expect(message).toContain(
       `edgeward sim --scenario ${chaos} --seed ${seed} --duration 10m --inject-bug ${bug} --json`,
     );
+  });
+});
+
+describe("measurements", () => {
+  it("times a failover from the crash, not from the conviction", () => {
+    const scenario = parseScenario(
+      `
+name: one-crash
+zones: [{ name: hall }]
+linkProfiles:
+  lan: { latency: { distribution: constant, latencyMs: 1 } }
+nodeGroups:
+  - name: box
+    tier: street
+    count: 3
+    zones: all
+    capabilities: [compute]
+    capacity: { cpuCores: 4, memoryMb: 4096, storageGb: 100, networkMbps: 100 }
+    link: lan
+    detection: { preset: lan }
+    clockDriftPpmMax: 0
+services:
+  - name: app
+    runsOn: { node: box-1 }
+    requires: [compute]
+    demand: { cpuCores: 1, memoryMb: 1024, storageGb: 10, networkMbps: 10 }
+    startSeconds: 3
+    failover: { conditions: [node_failure], backups: [{ node: box-2 }] }
+faults:
+  events:
+    - { kind: crash, crash: power, atSeconds: 30, durationSeconds: 300, target: { nodes: [box-1] } }
+`,
+      "one-crash.yaml",
+    );
+    const fleet = buildFleet(scenario);
+    const run = { scenarioPath: "one-crash.yaml", seed: 1, durationMs: 2 * minutes };
+    const report = buildReport(fleet, new Simulation(fleet, run).run(), run);
+    expect(report.passed, describeViolations(report)).toBe(true);
+    const detectionMs = report.detection.latencyMs.max ?? 0;
+    // lan: about 0.7 s of silence to conviction, then 3 s to start on box-2.
+    expect(detectionMs).toBeGreaterThan(400);
+    expect(detectionMs).toBeLessThan(1_500);
+    expect(report.failover.timeSeconds.count).toBe(1);
+    expect(report.failover.timeSeconds.max).toBeCloseTo(detectionMs / 1_000 + 3, 2);
+    expect(report.services[0]?.downtimeSeconds).toBeCloseTo(detectionMs / 1_000 + 3, 2);
   });
 });

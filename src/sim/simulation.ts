@@ -175,6 +175,8 @@ export class Simulation implements EventHandler {
   readonly #assigned: number[][];
   /** Instances physically running on each node, any generation. */
   readonly #copies: number[][];
+  /** The same, by instance: the nodes running a copy of it. */
+  readonly #copyNodes: number[][];
   readonly #copyGeneration = new Map<number, number>();
   readonly #copyFencedAtMs = new Map<number, number>();
   readonly #nodesByZone: number[][];
@@ -243,6 +245,7 @@ export class Simulation implements EventHandler {
     }));
     this.#assigned = fleet.nodes.map(() => []);
     this.#copies = fleet.nodes.map(() => []);
+    this.#copyNodes = fleet.instances.map(() => []);
     this.#nodesByZone = fleet.zones.map(() => []);
     fleet.nodes.forEach((node, index) => this.#nodesByZone[node.zoneIndex]?.push(index));
 
@@ -496,9 +499,10 @@ export class Simulation implements EventHandler {
     this.#beginFault(node, kind === "power" ? 1 : 0);
     this.#count(kind === "power" ? "node-power-losses" : "node-process-crashes");
     for (const instance of this.#copies[node] ?? []) {
-      this.#endStaleTime(node, instance);
-      this.#copyGeneration.delete(this.#copyKey(node, instance));
+      // The outage starts now, at the crash, not when the server notices.
       if (this.#isCurrentHere(instance, node)) this.#markDown(instance);
+      this.#endStaleTime(node, instance);
+      this.#forgetCopy(node, instance);
     }
     this.#copies[node] = [];
     for (const instance of this.#assigned[node] ?? []) {
@@ -647,7 +651,7 @@ export class Simulation implements EventHandler {
       if (this.#isCurrentHere(instance, node)) kept.push(instance);
       else {
         this.#endStaleTime(node, instance);
-        this.#copyGeneration.delete(this.#copyKey(node, instance));
+        this.#forgetCopy(node, instance);
       }
     }
     this.#copies[node] = kept;
@@ -739,15 +743,14 @@ export class Simulation implements EventHandler {
     }
     const generation = this.#generation[instance] ?? 0;
     const others: string[] = [];
-    this.#copies.forEach((copies, other) => {
+    for (const other of this.#copyNodes[instance] ?? []) {
       if (
         other !== node &&
-        copies.includes(instance) &&
         this.#copyGeneration.get(this.#copyKey(other, instance)) === generation
       ) {
         others.push(this.#nodeIds[other] ?? "");
       }
-    });
+    }
     const observation = {
       atMs: this.#clock.nowMs(),
       instanceId: this.#instance(instance).id,
@@ -796,8 +799,19 @@ export class Simulation implements EventHandler {
 
   #addCopy(node: number, instance: number): void {
     const key = this.#copyKey(node, instance);
-    if (!this.#copyGeneration.has(key)) this.#copies[node]?.push(instance);
+    if (!this.#copyGeneration.has(key)) {
+      this.#copies[node]?.push(instance);
+      this.#copyNodes[instance]?.push(node);
+    }
     this.#copyGeneration.set(key, this.#generation[instance] ?? 0);
+  }
+
+  /** Drops a copy from the by-instance index; the caller rebuilds the node's own list. */
+  #forgetCopy(node: number, instance: number): void {
+    this.#copyGeneration.delete(this.#copyKey(node, instance));
+    const nodes = this.#copyNodes[instance];
+    const position = nodes?.indexOf(node) ?? -1;
+    if (position >= 0) nodes?.splice(position, 1);
   }
 
   #isCurrentHere(instance: number, node: number): boolean {

@@ -76,19 +76,23 @@ export function judgeCandidate(
   request: PlacementRequest,
   candidate: PlacementCandidate,
 ): CandidateVerdict {
-  if (candidate.status !== NodeStatus.healthy) {
-    return { kind: "rejected", reason: RejectionReason.notHealthy };
-  }
+  const after = utilizationOrRejection(request, candidate);
+  return typeof after === "number"
+    ? { kind: "eligible", utilizationAfter: after }
+    : { kind: "rejected", reason: after };
+}
+
+/** judgeCandidate without the verdict object: the rule calls it once per node of the fleet. */
+function utilizationOrRejection(
+  request: PlacementRequest,
+  candidate: PlacementCandidate,
+): number | RejectionReason {
+  if (candidate.status !== NodeStatus.healthy) return RejectionReason.notHealthy;
   for (const capability of request.requiredCapabilities) {
-    if (!candidate.capabilities.has(capability)) {
-      return { kind: "rejected", reason: RejectionReason.missingCapability };
-    }
+    if (!candidate.capabilities.has(capability)) return RejectionReason.missingCapability;
   }
   const after = utilizationAfter(candidate, request.demand);
-  if (after > utilizationAfterPlacementMax) {
-    return { kind: "rejected", reason: RejectionReason.overCapacity };
-  }
-  return { kind: "eligible", utilizationAfter: after };
+  return after > utilizationAfterPlacementMax ? RejectionReason.overCapacity : after;
 }
 
 /**
@@ -107,18 +111,18 @@ export function placeByRule(
   let best: PlacementCandidate | undefined;
   let bestUtilization = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {
-    const verdict = judgeCandidate(request, candidate);
-    if (verdict.kind === "rejected") {
-      rejections[verdict.reason] += 1;
+    const after = utilizationOrRejection(request, candidate);
+    if (typeof after !== "number") {
+      rejections[after] += 1;
       continue;
     }
     if (
       best === undefined ||
-      verdict.utilizationAfter < bestUtilization ||
-      (verdict.utilizationAfter === bestUtilization && candidate.nodeId < best.nodeId)
+      after < bestUtilization ||
+      (after === bestUtilization && candidate.nodeId < best.nodeId)
     ) {
       best = candidate;
-      bestUtilization = verdict.utilizationAfter;
+      bestUtilization = after;
     }
   }
   if (best === undefined) return { kind: "no-candidate", rejections };
