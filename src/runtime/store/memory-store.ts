@@ -22,9 +22,10 @@ export class MemoryStore implements Store {
   }
 
   appendEvents(drafts: readonly FleetEventDraft[]): Promise<FleetEvent[]> {
-    const appended = drafts.map(
-      (draft) => ({ ...structuredClone(draft), id: ++this.#lastEventId }),
-    );
+    const appended = drafts.map((draft) => ({
+      ...structuredClone(draft),
+      id: ++this.#lastEventId,
+    }));
     this.#events.push(...appended);
     if (this.#events.length > storedEventsMax) this.#events = this.#events.slice(-storedEventsMax);
     return Promise.resolve(appended);

@@ -88,9 +88,7 @@ export class SqliteStore implements Store {
       .prepare("SELECT id, event FROM events WHERE id > ? ORDER BY id LIMIT ?")
       .all(afterId, limit) as { id: number; event: string }[];
     return Promise.resolve(
-      rows.map(
-        (row) => ({ ...(JSON.parse(row.event) as FleetEventDraft), id: row.id }),
-      ),
+      rows.map((row) => ({ ...(JSON.parse(row.event) as FleetEventDraft), id: row.id })),
     );
   }
 
