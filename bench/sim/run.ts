@@ -5,10 +5,11 @@
 //
 // Throughput is simulated node-seconds per wall second: nodes x simulated seconds / wall
 // seconds spent in the event loop (loading the scenario is timed separately). The runs are
-// single-threaded, so this is one core's figure.
+// single-threaded; on a shared machine wall time includes waiting for a core, so the same rate
+// per CPU second (time actually on a core) is reported beside it, with the load average.
 
 import { writeFile, mkdir } from "node:fs/promises";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { buildFleet } from "../../src/sim/fleet.ts";
 import { buildReport } from "../../src/sim/report.ts";
@@ -42,8 +43,13 @@ interface Measured {
   events: number;
   eventsPerWallSecond: number;
   nodeSecondsPerWallSecond: number;
+  nodeSecondsPerCpuSecond: number;
   /** Wall time one simulated hour of this fleet takes at the measured rate. */
   wallSecondsPerSimulatedHour: number;
+  /** The same on a core of its own (CPU time). */
+  cpuSecondsPerSimulatedHour: number;
+  /** One-minute load average when the run ended (2 cores: above 2, runs waited for a core). */
+  loadAverageAtEnd: number;
 }
 
 async function measure(nodesTarget: number | undefined, durationMs: number) {
@@ -61,16 +67,21 @@ async function measure(nodesTarget: number | undefined, durationMs: number) {
   const nodes = fleet.nodes.length;
   const simulatedSeconds = durationMs / 1_000;
   const rate = (nodes * simulatedSeconds) / runWallSeconds;
+  const runCpuSeconds = (cpu.user + cpu.system) / 1e6;
+  const cpuRate = (nodes * simulatedSeconds) / runCpuSeconds;
   const measured: Measured = {
     nodes,
     simulatedSeconds,
     loadSeconds: round(loadSeconds),
     runWallSeconds: round(runWallSeconds),
-    runCpuSeconds: round((cpu.user + cpu.system) / 1e6),
+    runCpuSeconds: round(runCpuSeconds),
     events: report.eventsProcessed,
     eventsPerWallSecond: Math.round(report.eventsProcessed / runWallSeconds),
     nodeSecondsPerWallSecond: Math.round(rate),
+    nodeSecondsPerCpuSecond: Math.round(cpuRate),
     wallSecondsPerSimulatedHour: round((nodes * 3_600) / rate),
+    cpuSecondsPerSimulatedHour: round((nodes * 3_600) / cpuRate),
+    loadAverageAtEnd: round(loadavg()[0] ?? 0),
   };
   return { measured, report };
 }

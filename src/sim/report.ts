@@ -63,6 +63,7 @@ export interface SimulationReport {
     readonly falseConvictions: {
       readonly total: number;
       readonly network: number;
+      readonly recovering: number;
       readonly unexplained: number;
     };
   };
@@ -224,8 +225,10 @@ export function buildReport(
       recoveredBeforeConviction: { ...measured.recoveredBeforeConvictionByKind },
       convictionsWhilePaused: measured.pausedConvictions,
       falseConvictions: {
-        total: falseConvictions.network + falseConvictions.unexplained,
+        total:
+          falseConvictions.network + falseConvictions.recovering + falseConvictions.unexplained,
         network: falseConvictions.network,
+        recovering: falseConvictions.recovering,
         unexplained: falseConvictions.unexplained,
       },
     },
@@ -281,7 +284,7 @@ export function renderReport(report: SimulationReport): string {
   }
   const falseConvictions = report.detection.falseConvictions;
   lines.push(
-    `  false convictions: ${falseConvictions.total} (${falseConvictions.network} during network faults, ${falseConvictions.unexplained} unexplained)`,
+    `  live nodes convicted: ${falseConvictions.total} (${falseConvictions.network} during network faults, ${falseConvictions.recovering} just back from a fault, ${falseConvictions.unexplained} unexplained)`,
   );
   lines.push(
     "",

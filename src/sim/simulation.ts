@@ -89,8 +89,8 @@ const noFault = -1;
 
 const InstanceState = { running: 0, starting: 1, down: 2, unplaced: 3 } as const;
 
-/** A network fault this recent still explains a conviction of a live node. */
-const networkFaultMemoryMs = 60_000;
+/** A network fault, or a node fault that just ended, this recent explains a conviction of a live node. */
+const faultMemoryMs = 60_000;
 /** Bounds on the default detector tick (a quarter heartbeat interval). */
 const tickIntervalMsBounds = { minimum: 50, maximum: 1_000 } as const;
 
@@ -124,7 +124,8 @@ export interface SimulationMeasurements {
   readonly detectionLatencyMsByGroup: Record<string, number[]>;
   readonly recoveredBeforeConvictionByKind: Record<FaultKind, number>;
   readonly convictions: number;
-  readonly falseConvictionsByCause: { network: number; unexplained: number };
+  /** Live nodes convicted: during a network fault, just after their own fault, or neither. */
+  readonly falseConvictionsByCause: { network: number; recovering: number; unexplained: number };
   readonly pausedConvictions: number;
   readonly failoverMsByService: Record<string, number[]>;
   readonly outageMsByService: Record<string, number[]>;
@@ -170,6 +171,7 @@ export class Simulation implements EventHandler {
   readonly #faultDetected: Uint8Array;
   readonly #lastArrivalMs: Float64Array;
   readonly #lastNetworkFaultMs: Float64Array;
+  readonly #lastNodeFaultEndMs: Float64Array;
   readonly #candidates: SimulatedCandidate[];
   /** Instances the server has assigned to each node (registry view). */
   readonly #assigned: number[][];
@@ -230,6 +232,7 @@ export class Simulation implements EventHandler {
     this.#faultDetected = new Uint8Array(nodeCount);
     this.#lastArrivalMs = new Float64Array(nodeCount).fill(Number.NEGATIVE_INFINITY);
     this.#lastNetworkFaultMs = new Float64Array(nodeCount).fill(Number.NEGATIVE_INFINITY);
+    this.#lastNodeFaultEndMs = new Float64Array(nodeCount).fill(Number.NEGATIVE_INFINITY);
     this.#heartbeatIntervalMs = Float64Array.from(fleet.nodes, (node) => {
       const group = fleet.groups[node.groupIndex];
       const driftPpm = (nodeRandom.nextFloat() * 2 - 1) * (group?.spec.clockDriftPpmMax ?? 0);
@@ -297,7 +300,7 @@ export class Simulation implements EventHandler {
       detectionLatencyMsByGroup: Object.fromEntries(fleet.groups.map((group) => [group.name, []])),
       recoveredBeforeConvictionByKind: { process: 0, power: 0, pause: 0 },
       convictions: 0,
-      falseConvictionsByCause: { network: 0, unexplained: 0 },
+      falseConvictionsByCause: { network: 0, recovering: 0, unexplained: 0 },
       pausedConvictions: 0,
       failoverMsByService: byService(() => []),
       outageMsByService: byService(() => []),
@@ -568,6 +571,7 @@ export class Simulation implements EventHandler {
     }
     this.#faultKind[node] = noFault;
     this.#faultStartMs[node] = Number.NaN;
+    this.#lastNodeFaultEndMs[node] = this.#clock.nowMs();
   }
 
   // ---- Server: membership effects -----------------------------------------------------------
@@ -615,10 +619,18 @@ export class Simulation implements EventHandler {
       measurements.detectionLatencyMsByGroup[group?.name ?? ""]?.push(latencyMs);
       if (state === NodeState.paused) measurements.pausedConvictions += 1;
     } else if (processAlive) {
-      const recentNetworkFault =
+      const byCause = measurements.falseConvictionsByCause;
+      if (
         this.#network.isDisturbed(node) ||
-        nowMs - (this.#lastNetworkFaultMs[node] ?? 0) < networkFaultMemoryMs;
-      measurements.falseConvictionsByCause[recentNetworkFault ? "network" : "unexplained"] += 1;
+        nowMs - (this.#lastNetworkFaultMs[node] ?? 0) < faultMemoryMs
+      ) {
+        byCause.network += 1;
+      } else if (nowMs - (this.#lastNodeFaultEndMs[node] ?? 0) < faultMemoryMs) {
+        // Back from a crash or a pause, its first heartbeats still on the way.
+        byCause.recovering += 1;
+      } else {
+        byCause.unexplained += 1;
+      }
     }
 
     const bugNoFencing = this.#options.injectedBug === "no-fencing";
