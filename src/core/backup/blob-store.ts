@@ -12,8 +12,11 @@ export interface BlobStore {
   /**
    * Stores `data` under `name`, atomically and durably: after it resolves the blob survives a
    * crash; a reader never sees part of it. Overwriting an existing name replaces it whole.
+   * A list of parts stores their concatenation, which spares callers a copy of large packs.
    */
-  put(name: string, data: Uint8Array): Promise<void>;
+  put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /** Starts a blob written piece by piece and named only when complete (packs use it). */
+  begin(): Promise<PendingBlob>;
   /** The whole blob; rejects with a BLOB_NOT_FOUND BackupError when it does not exist. */
   get(name: string): Promise<Uint8Array>;
   /** Up to `lengthBytes` bytes from `offsetBytes`; fewer when the blob ends earlier. */
@@ -25,6 +28,18 @@ export interface BlobStore {
   list(prefix: string): Promise<string[]>;
   /** Removes the blob; removing a missing blob is not an error (prune may be rerun). */
   delete(name: string): Promise<void>;
+}
+
+/**
+ * A blob under construction. Streaming stores (a directory) write it to a temporary place as
+ * it arrives, so large blobs never sit in memory; others may buffer it.
+ */
+export interface PendingBlob {
+  append(data: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /** Stores everything appended under `name`, atomically and durably, as `put` does. */
+  commit(name: string): Promise<void>;
+  /** Discards what was appended; harmless after a failure. */
+  abort(): Promise<void>;
 }
 
 const blobNamePattern = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;

@@ -1,6 +1,7 @@
 // Schemas of every JSON object in a repository (see docs/formats/backup-repository.md).
 // Everything read back from storage is validated here before use: storage is not trusted.
 import { z } from "zod";
+import { blobTypes } from "./blob-types.ts";
 
 /** The format version this code writes and the only one it reads. */
 export const repositoryFormatVersion = 1;
@@ -54,8 +55,8 @@ export const keyRingSchema = z.object({
 });
 export type KeyRing = z.infer<typeof keyRingSchema>;
 
-export const blobTypes = ["data", "tree"] as const;
-export type BlobType = (typeof blobTypes)[number];
+export { blobTypes } from "./blob-types.ts";
+export type { BlobType } from "./blob-types.ts";
 
 export const indexedBlobSchema = z.object({
   id: hexId,

@@ -1,7 +1,7 @@
 // The binary layout of a pack file: encrypted blobs back to back, then the encrypted header
 // that lists them, then a fixed-size plaintext trailer. A pack alone, with the key ring, is
 // enough to recover its blobs: the index only makes finding them fast.
-import { blobTypes } from "./objects.ts";
+import { blobTypes } from "./blob-types.ts";
 import type { BlobType, IndexedBlob } from "./objects.ts";
 import { CorruptObjectError } from "./errors.ts";
 

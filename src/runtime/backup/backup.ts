@@ -129,27 +129,37 @@ export async function backup(
     };
     const workerCount = options.workerCount ?? 0;
     const workerScript = workerCount > 0 ? chunkWorkerScript() : undefined;
-    const savers: ContentSaver[] =
-      workerScript !== undefined
-        ? Array.from(
-            { length: workerCount },
-            () => new WorkerContentSaver(repository, workerScript),
-          )
-        : Array.from(
-            { length: inlineSaverCount },
-            () =>
-              new InlineContentSaver(
-                repository.keys,
-                repository.chunkerParameters,
-                repository.createCompressor(),
-              ),
+    // Savers start with the first file that must be read: a backup with nothing new to read
+    // (the common incremental case) never pays for starting worker threads.
+    const savers: ContentSaver[] = [];
+    const idleSavers: ContentSaver[] = [];
+    const startSavers = (): void => {
+      if (workerScript !== undefined) {
+        for (let index = 0; index < workerCount; index++)
+          savers.push(new WorkerContentSaver(repository, workerScript));
+      } else {
+        for (let index = 0; index < inlineSaverCount; index++)
+          savers.push(
+            new InlineContentSaver(
+              repository.keys,
+              repository.chunkerParameters,
+              repository.createCompressor(),
+            ),
           );
-    // Each worker gets several files at once so it never idles while the main thread answers.
-    const idleSavers = savers.flatMap((saver) =>
-      Array.from({ length: workerScript !== undefined ? filesInFlightPerWorker : 1 }, () => saver),
-    );
+      }
+      // Each worker gets several files at once so it never idles while the main thread answers.
+      idleSavers.push(
+        ...savers.flatMap((saver) =>
+          Array.from(
+            { length: workerScript !== undefined ? filesInFlightPerWorker : 1 },
+            () => saver,
+          ),
+        ),
+      );
+    };
     const waiting: Array<(saver: ContentSaver) => void> = [];
     const takeSaver = (): Promise<ContentSaver> => {
+      if (savers.length === 0) startSavers();
       const saver = idleSavers.pop();
       return saver !== undefined
         ? Promise.resolve(saver)
@@ -296,6 +306,9 @@ export async function backup(
       return { snapshotId, snapshot, packsRecovered };
     } finally {
       await Promise.all(savers.map((saver) => saver.close()));
+      // After a failure: remove the temporary files of packs that will never be complete.
+      await dataWriter.abandon();
+      await treeWriter.abandon();
     }
   });
 }

@@ -1,17 +1,17 @@
 // One blob on its way into or out of a pack: id, compression, encryption. Shared by the main
 // thread and the chunking workers, so both produce byte-identical packs.
 import { CorruptObjectError } from "../../core/backup/errors.ts";
-import { blobTypes } from "../../core/backup/objects.ts";
+import { blobTypes } from "../../core/backup/blob-types.ts";
 import type { BlobType, IndexedBlob } from "../../core/backup/objects.ts";
 import { bytesFromHex } from "../../core/backup/pack-format.ts";
 import type { PackHeaderEntry } from "../../core/backup/pack-format.ts";
-import { computeBlobId, decompressBlob, encryptionKey, seal, unseal } from "./crypto.ts";
+import { computeBlobId, decompressBlob, encryptionKey, sealParts, unseal } from "./crypto.ts";
 import type { BlobCompressor, Keys } from "./crypto.ts";
 
-/** A blob ready to append to a pack. */
+/** A blob ready to append to a pack: its bytes are the concatenation of `parts`. */
 export interface SealedBlob {
   entry: PackHeaderEntry;
-  sealed: Uint8Array;
+  parts: Uint8Array[];
 }
 
 /** Binds type and id into the encryption: a blob cannot be passed off as another. */
@@ -31,7 +31,7 @@ export function sealBlob(
 ): SealedBlob {
   const id = knownId ?? computeBlobId(keys, plaintext);
   const compressed = compressor.compress(plaintext);
-  const sealed = seal(
+  const parts = sealParts(
     encryptionKey(keys, keys.currentGeneration, "blob"),
     compressed ?? plaintext,
     blobAssociatedData(type, id),
@@ -40,12 +40,12 @@ export function sealBlob(
     entry: {
       id,
       type,
-      lengthBytes: sealed.length,
+      lengthBytes: parts.reduce((sum, part) => sum + part.length, 0),
       rawLengthBytes: plaintext.length,
       compressed: compressed !== undefined,
       keyGeneration: keys.currentGeneration,
     },
-    sealed,
+    parts,
   };
 }
 

@@ -37,6 +37,37 @@ export function describeBlobStoreContract(
     );
 
     it(
+      "stores a list of parts as their concatenation",
+      withStore(async (store) => {
+        const parts = Array.from({ length: 2500 }, (_, index) => bytes(`part ${index};`));
+        await store.put("data/01/parts", parts);
+        expect(new TextDecoder().decode(await store.get("data/01/parts"))).toBe(
+          parts.map((part) => new TextDecoder().decode(part)).join(""),
+        );
+        await store.put("data/01/none", []);
+        expect(await store.sizeBytes("data/01/none")).toBe(0);
+      }),
+    );
+
+    it(
+      "writes a pending blob piece by piece, shows it only on commit, and discards it on abort",
+      withStore(async (store) => {
+        const pending = await store.begin();
+        await pending.append(bytes("first "));
+        await pending.append([bytes("second "), bytes("third")]);
+        expect(await store.list("data/")).toEqual([]);
+        await pending.commit("data/7f/pending");
+        expect(new TextDecoder().decode(await store.get("data/7f/pending"))).toBe(
+          "first second third",
+        );
+        const discarded = await store.begin();
+        await discarded.append(bytes("never stored"));
+        await discarded.abort();
+        expect(await store.list("")).toEqual(["data/7f/pending"]);
+      }),
+    );
+
+    it(
       "replaces a blob whole on a second put",
       withStore(async (store) => {
         await store.put("config", bytes("first version, longer"));

@@ -1,8 +1,8 @@
 // A worker thread that chunks, hashes, compresses and encrypts files for the main thread,
 // which keeps deduplication, packing and storage. One request (file) at a time, in order.
+import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { createChunkerParameters } from "../../core/backup/chunker.ts";
-import { keyRingSchema } from "../../core/backup/objects.ts";
 import { sealBlob } from "./blob-codec.ts";
 import { forEachChunk } from "./content-saver.ts";
 import { BlobCompressor, computeBlobId, keysFromRing } from "./crypto.ts";
@@ -11,7 +11,7 @@ import type { ChunkWorkerData, ToMain, ToWorker } from "./worker-content-saver.t
 const data = workerData as ChunkWorkerData;
 const port = parentPort;
 if (port === null) throw new Error("chunk-worker.ts runs only as a worker thread");
-const keys = keysFromRing(keyRingSchema.parse(data.keyRing));
+const keys = keysFromRing(data.keyRing);
 const parameters = createChunkerParameters(data.config.chunkerSeed, data.config);
 const compressor = new BlobCompressor(data.config.compressionLevel);
 const buffer = Buffer.allocUnsafe(2 * parameters.chunkSizeBytesMax);
@@ -20,26 +20,52 @@ const knownBlobIds = new Set(data.knownBlobIds);
 let credits = data.blobsInFlightMax;
 let creditWaiter: (() => void) | undefined;
 let queue: Promise<void> = Promise.resolve();
+/** Below this a copy is cheaper than detaching a buffer. */
+const transferBytesMin = 4096;
 
 function send(message: ToMain, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(message, transfer);
 }
 
+/** Small parts (nonce, tag) are copied; a part is moved only if it owns its whole buffer. */
+function transferable(parts: readonly Uint8Array[]): ArrayBuffer[] {
+  return parts
+    .filter(
+      (part) =>
+        part.byteOffset === 0 &&
+        part.byteLength === part.buffer.byteLength &&
+        part.byteLength >= transferBytesMin,
+    )
+    .map((part) => part.buffer as ArrayBuffer);
+}
+
 async function saveFile(requestId: number, path: string): Promise<void> {
   const content: string[] = [];
+  let descriptor: number | undefined;
   try {
-    const bytesRead = await forEachChunk(path, buffer, parameters, async (chunk) => {
-      const id = computeBlobId(keys, chunk);
-      content.push(id);
-      if (knownBlobIds.has(id)) return;
-      knownBlobIds.add(id);
-      const blob = sealBlob(keys, compressor, "data", chunk, id);
-      // Bounded memory: wait for the main thread to take earlier blobs before sending more.
-      while (credits === 0) await new Promise<void>((resolve) => (creditWaiter = resolve));
-      credits--;
-      const sealed = new Uint8Array(blob.sealed);
-      send({ kind: "blob", requestId, entry: blob.entry, sealed }, [sealed.buffer]);
-    });
+    // Synchronous reads: this thread has nothing else to do meanwhile, and it spares the
+    // shared libuv pool and an event-loop round trip per read (which dominate small files).
+    descriptor = openSync(path, "r");
+    const file = descriptor;
+    const bytesRead = await forEachChunk(
+      { read: (target, offset, length) => readSync(file, target, offset, length, null) },
+      buffer,
+      parameters,
+      async (chunk) => {
+        const id = computeBlobId(keys, chunk);
+        content.push(id);
+        if (knownBlobIds.has(id)) return;
+        knownBlobIds.add(id);
+        const blob = sealBlob(keys, compressor, "data", chunk, id);
+        // Bounded memory: wait for the main thread to take earlier blobs before sending more.
+        while (credits === 0) await new Promise<void>((resolve) => (creditWaiter = resolve));
+        credits--;
+        send(
+          { kind: "blob", requestId, entry: blob.entry, parts: blob.parts },
+          transferable(blob.parts),
+        );
+      },
+    );
     send({ kind: "done", requestId, content, bytesRead });
   } catch (error) {
     const code =
@@ -52,6 +78,8 @@ async function saveFile(requestId: number, path: string): Promise<void> {
       message: error instanceof Error ? error.message : String(error),
       code,
     });
+  } finally {
+    if (descriptor !== undefined) closeSync(descriptor);
   }
 }
 

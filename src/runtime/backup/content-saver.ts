@@ -21,43 +21,69 @@ export interface ContentSaver {
   close(): Promise<void>;
 }
 
-/** Reads `path` chunk by chunk into a reusable buffer and hands each chunk to `onChunk`. */
+/** Where chunk bytes come from: `read` returns how many bytes it put at `offset` (0 at the end). */
+export interface ChunkSource {
+  read(buffer: Buffer, offset: number, length: number): Promise<number> | number;
+}
+
+/**
+ * Reads a source chunk by chunk into a reusable buffer and hands each chunk to `onChunk`.
+ * The buffer holds twice the largest chunk, so a cut is always searched over enough bytes.
+ */
 export async function forEachChunk(
+  source: ChunkSource,
+  buffer: Buffer,
+  parameters: ChunkerParameters,
+  onChunk: (chunk: Buffer) => Promise<void> | void,
+): Promise<number> {
+  let bytesRead = 0;
+  let start = 0;
+  let end = 0;
+  let endOfFile = false;
+  for (;;) {
+    if (!endOfFile && end - start < parameters.chunkSizeBytesMax) {
+      buffer.copy(buffer, 0, start, end);
+      end -= start;
+      start = 0;
+      while (end < buffer.length) {
+        const count = await source.read(buffer, end, buffer.length - end);
+        if (count === 0) {
+          endOfFile = true;
+          break;
+        }
+        end += count;
+        bytesRead += count;
+      }
+    }
+    if (start === end) break;
+    const length = findChunkLength(buffer, start, end, parameters);
+    await onChunk(buffer.subarray(start, start + length));
+    start += length;
+  }
+  return bytesRead;
+}
+
+/** Chunks a file read through the thread pool (the main thread must not block). */
+export async function forEachChunkOfFile(
   path: string,
   buffer: Buffer,
   parameters: ChunkerParameters,
   onChunk: (chunk: Buffer) => Promise<void> | void,
 ): Promise<number> {
   const handle = await open(path, "r");
-  let bytesRead = 0;
   try {
-    let start = 0;
-    let end = 0;
-    let endOfFile = false;
-    for (;;) {
-      if (!endOfFile && end - start < parameters.chunkSizeBytesMax) {
-        buffer.copy(buffer, 0, start, end);
-        end -= start;
-        start = 0;
-        while (end < buffer.length) {
-          const { bytesRead: count } = await handle.read(buffer, end, buffer.length - end, null);
-          if (count === 0) {
-            endOfFile = true;
-            break;
-          }
-          end += count;
-          bytesRead += count;
-        }
-      }
-      if (start === end) break;
-      const length = findChunkLength(buffer, start, end, parameters);
-      await onChunk(buffer.subarray(start, start + length));
-      start += length;
-    }
+    return await forEachChunk(
+      {
+        read: async (target, offset, length) =>
+          (await handle.read(target, offset, length, null)).bytesRead,
+      },
+      buffer,
+      parameters,
+      onChunk,
+    );
   } finally {
     await handle.close();
   }
-  return bytesRead;
 }
 
 /** Saves on the calling thread. Several inline savers overlap one file's reads with another's hashing. */
@@ -74,12 +100,17 @@ export class InlineContentSaver implements ContentSaver {
 
   async saveFile(path: string, sink: ChunkSink): Promise<{ content: string[]; bytesRead: number }> {
     const content: string[] = [];
-    const bytesRead = await forEachChunk(path, this.buffer, this.parameters, async (chunk) => {
-      const id = computeBlobId(this.keys, chunk);
-      content.push(id);
-      if (!sink.isKnown(id))
-        await sink.add(sealBlob(this.keys, this.compressor, "data", chunk, id));
-    });
+    const bytesRead = await forEachChunkOfFile(
+      path,
+      this.buffer,
+      this.parameters,
+      async (chunk) => {
+        const id = computeBlobId(this.keys, chunk);
+        content.push(id);
+        if (!sink.isKnown(id))
+          await sink.add(sealBlob(this.keys, this.compressor, "data", chunk, id));
+      },
+    );
     return { content, bytesRead };
   }
 

@@ -2,6 +2,7 @@
 // everything stored, zstd inside the encryption. All primitives are node:crypto's (OpenSSL).
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, scrypt } from "node:crypto";
 import zstd from "zstd-napi";
+import zstdBinding from "zstd-napi/binding.js";
 import { CorruptObjectError, assert } from "../../core/backup/errors.ts";
 import type { KeyFile, KeyRing } from "../../core/backup/objects.ts";
 
@@ -57,6 +58,23 @@ export function seal(key: Buffer, plaintext: Uint8Array, associatedData: Uint8Ar
   const body = cipher.update(plaintext);
   const final = cipher.final();
   return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
+}
+
+/**
+ * The same layout as `seal`, as three parts: nonce, ciphertext, tag. Blobs travel to packs
+ * this way, so the ciphertext is never copied into a combined buffer.
+ */
+export function sealParts(
+  key: Buffer,
+  plaintext: Uint8Array,
+  associatedData: Uint8Array,
+): [Buffer, Buffer, Buffer] {
+  const nonce = randomBytes(nonceBytes);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
+  cipher.setAAD(associatedData);
+  const body = cipher.update(plaintext);
+  cipher.final();
+  return [nonce, body, cipher.getAuthTag()];
 }
 
 export function unseal(
@@ -213,16 +231,25 @@ export async function unwrapKeyRing(keyFile: KeyFile, password: string): Promise
   }
 }
 
-/** Compresses with a reusable context; returns undefined when compression does not pay. */
+/**
+ * Compresses with a reusable context into a reusable output buffer, so a backup allocates
+ * nothing per chunk for compression. The returned view is valid until the next call.
+ */
 export class BlobCompressor {
-  private readonly compressor = new zstd.Compressor();
+  private readonly context = new zstdBinding.CCtx();
+  private output = Buffer.alloc(0);
   constructor(compressionLevel: number) {
-    this.compressor.setParameters({ compressionLevel });
+    this.context.setParameter(zstdBinding.CParameter.compressionLevel, compressionLevel);
   }
+  /** The compressed bytes, or undefined when compression does not pay. */
   compress(plaintext: Uint8Array): Buffer | undefined {
-    const compressed = this.compressor.compress(plaintext);
+    const boundBytes = zstdBinding.compressBound(plaintext.length);
+    if (this.output.length < boundBytes) this.output = Buffer.allocUnsafe(boundBytes);
+    const compressedBytes = this.context.compress2(this.output, plaintext);
     // Storing raw saves the decompression on restore when zstd gains less than 1/64.
-    return compressed.length < plaintext.length - (plaintext.length >> 6) ? compressed : undefined;
+    return compressedBytes < plaintext.length - (plaintext.length >> 6)
+      ? this.output.subarray(0, compressedBytes)
+      : undefined;
   }
 }
 

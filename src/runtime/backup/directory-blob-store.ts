@@ -3,10 +3,11 @@
 // leaves either the old state or the whole new blob (plus, at worst, a stray temporary file).
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, readdir, rename, stat, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BackupError, assert } from "../../core/backup/errors.ts";
 import { isValidBlobName } from "../../core/backup/blob-store.ts";
-import type { BlobStore } from "../../core/backup/blob-store.ts";
+import type { BlobStore, PendingBlob } from "../../core/backup/blob-store.ts";
 
 const temporaryPrefix = ".tmp-";
 
@@ -20,33 +21,71 @@ export class DirectoryBlobStore implements BlobStore {
     return join(this.location, name);
   }
 
-  async put(name: string, data: Uint8Array): Promise<void> {
-    const path = this.pathOf(name);
-    const directory = dirname(path);
-    const temporaryPath = join(directory, temporaryPrefix + randomBytes(8).toString("hex"));
+  async put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    const pending = await this.begin();
     try {
-      if (!this.directoriesMade.has(directory)) {
-        await mkdir(directory, { recursive: true });
-        this.directoriesMade.add(directory);
-      }
-      const handle = await open(temporaryPath, "wx");
-      try {
-        await handle.writeFile(data);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temporaryPath, path);
-      const directoryHandle = await open(directory, "r");
-      try {
-        await directoryHandle.sync();
-      } finally {
-        await directoryHandle.close();
-      }
+      await pending.append(data);
+      await pending.commit(name);
     } catch (error) {
-      await unlink(temporaryPath).catch(() => undefined);
-      throw storageError(error, `writing ${name} to ${this.location}`);
+      await pending.abort();
+      throw error;
     }
+  }
+
+  /** Appends go to a temporary file in the root; commit fsyncs, renames and fsyncs the directory. */
+  async begin(): Promise<PendingBlob> {
+    const temporaryPath = join(this.location, temporaryPrefix + randomBytes(8).toString("hex"));
+    let handle: FileHandle | undefined;
+    try {
+      await this.makeDirectory(this.location);
+      handle = await open(temporaryPath, "wx");
+    } catch (error) {
+      throw storageError(error, `creating a file in ${this.location}`);
+    }
+    const file = handle;
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await file.close();
+    };
+    return {
+      append: async (data) => {
+        try {
+          if (data instanceof Uint8Array) await file.writeFile(data);
+          else await writeAll(file, data);
+        } catch (error) {
+          throw storageError(error, `writing to ${this.location}`);
+        }
+      },
+      commit: async (name) => {
+        const path = this.pathOf(name);
+        try {
+          await file.sync();
+          await close();
+          await this.makeDirectory(dirname(path));
+          await rename(temporaryPath, path);
+          const directoryHandle = await open(dirname(path), "r");
+          try {
+            await directoryHandle.sync();
+          } finally {
+            await directoryHandle.close();
+          }
+        } catch (error) {
+          throw storageError(error, `writing ${name} to ${this.location}`);
+        }
+      },
+      abort: async () => {
+        await close().catch(() => undefined);
+        await unlink(temporaryPath).catch(() => undefined);
+      },
+    };
+  }
+
+  private async makeDirectory(directory: string): Promise<void> {
+    if (this.directoriesMade.has(directory)) return;
+    await mkdir(directory, { recursive: true });
+    this.directoriesMade.add(directory);
   }
 
   async get(name: string): Promise<Uint8Array> {
@@ -129,6 +168,25 @@ export class DirectoryBlobStore implements BlobStore {
     } catch (error) {
       if (errorCode(error) !== "ENOENT")
         throw storageError(error, `deleting ${name} from ${this.location}`);
+    }
+  }
+}
+
+/** Bounds one writev call's vector (the kernel's IOV_MAX is 1024). */
+const writevPartsMax = 1024;
+
+async function writeAll(handle: FileHandle, parts: readonly Uint8Array[]): Promise<void> {
+  for (let first = 0; first < parts.length; first += writevPartsMax) {
+    let pending = parts.slice(first, first + writevPartsMax);
+    while (pending.length > 0) {
+      let { bytesWritten } = await handle.writev(pending);
+      // A short write leaves a tail: drop what was written and retry the rest.
+      while (pending.length > 0 && bytesWritten >= (pending[0] as Uint8Array).length) {
+        bytesWritten -= (pending[0] as Uint8Array).length;
+        pending = pending.slice(1);
+      }
+      if (pending.length > 0 && bytesWritten > 0)
+        pending[0] = (pending[0] as Uint8Array).subarray(bytesWritten);
     }
   }
 }

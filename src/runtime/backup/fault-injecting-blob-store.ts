@@ -1,7 +1,7 @@
 // Wraps a BlobStore and fails on cue: a full disk after N writes, or a crash (the process
 // "dies") after N pack writes. Tests use it to prove the repository survives both.
 import { BackupError } from "../../core/backup/errors.ts";
-import type { BlobStore } from "../../core/backup/blob-store.ts";
+import type { BlobStore, PendingBlob } from "../../core/backup/blob-store.ts";
 
 export interface FaultPlan {
   /** Fail every put after this many successful puts whose name starts with `prefix`. */
@@ -26,19 +26,40 @@ export class FaultInjectingBlobStore implements BlobStore {
     return this.inner.location;
   }
 
-  async put(name: string, data: Uint8Array): Promise<void> {
-    if (name.startsWith(this.plan.prefix)) {
-      if (this.matchingPuts >= this.plan.putsBeforeFailure) {
-        if (this.plan.failure === "crash") throw new SimulatedCrash(`crash before writing ${name}`);
-        throw new BackupError(
-          "STORAGE_FULL",
-          `no space left on the repository's disk while writing ${name}`,
-        );
-      }
-      this.matchingPuts++;
+  private countWrite(name: string): void {
+    if (!name.startsWith(this.plan.prefix)) return;
+    if (this.matchingPuts >= this.plan.putsBeforeFailure) {
+      if (this.plan.failure === "crash") throw new SimulatedCrash(`crash before writing ${name}`);
+      throw new BackupError(
+        "STORAGE_FULL",
+        `no space left on the repository's disk while writing ${name}`,
+      );
     }
+    this.matchingPuts++;
+  }
+
+  async put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    this.countWrite(name);
     await this.inner.put(name, data);
   }
+
+  async begin(): Promise<PendingBlob> {
+    const pending = await this.inner.begin();
+    return {
+      append: (data) => pending.append(data),
+      commit: async (name) => {
+        try {
+          this.countWrite(name);
+        } catch (error) {
+          await pending.abort();
+          throw error;
+        }
+        await pending.commit(name);
+      },
+      abort: () => pending.abort(),
+    };
+  }
+
   get(name: string): Promise<Uint8Array> {
     return this.inner.get(name);
   }

@@ -2,7 +2,7 @@
 // holds every real backend to.
 import { BackupError, assert } from "../../core/backup/errors.ts";
 import { isValidBlobName } from "../../core/backup/blob-store.ts";
-import type { BlobStore } from "../../core/backup/blob-store.ts";
+import type { BlobStore, PendingBlob } from "../../core/backup/blob-store.ts";
 
 /* eslint-disable @typescript-eslint/require-await -- async so failures reject like real I/O */
 export class MemoryBlobStore implements BlobStore {
@@ -17,9 +17,31 @@ export class MemoryBlobStore implements BlobStore {
     return blob;
   }
 
-  async put(name: string, data: Uint8Array): Promise<void> {
+  async put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     assert(isValidBlobName(name), `invalid blob name "${name}"`);
-    this.blobs.set(name, Uint8Array.prototype.slice.call(data));
+    this.blobs.set(
+      name,
+      data instanceof Uint8Array
+        ? Uint8Array.prototype.slice.call(data)
+        : new Uint8Array(Buffer.concat(data)),
+    );
+  }
+
+  async begin(): Promise<PendingBlob> {
+    let parts: Uint8Array[] = [];
+    return {
+      append: async (data) => {
+        parts.push(
+          ...(data instanceof Uint8Array ? [data] : data).map((part) =>
+            Uint8Array.prototype.slice.call(part),
+          ),
+        );
+      },
+      commit: async (name) => this.put(name, parts),
+      abort: async () => {
+        parts = [];
+      },
+    };
   }
 
   async get(name: string): Promise<Uint8Array> {

@@ -122,7 +122,7 @@ export async function prune(
           compressed: blob.compressed,
           keyGeneration: blob.keyGeneration,
         };
-        await writer.addSealed({ entry, sealed: Uint8Array.prototype.slice.call(sealed) });
+        await writer.addSealed({ entry, parts: [sealed] });
         copied.add(blob.id);
       }
     }

@@ -6,7 +6,7 @@ import { createChunkerParameters } from "../../core/backup/chunker.ts";
 import type { ChunkerOptions, ChunkerParameters } from "../../core/backup/chunker.ts";
 import { chunkerDefaults } from "../../core/backup/chunker.ts";
 import { BackupError, CorruptObjectError } from "../../core/backup/errors.ts";
-import type { BlobStore } from "../../core/backup/blob-store.ts";
+import type { BlobStore, PendingBlob } from "../../core/backup/blob-store.ts";
 import {
   idOfObjectName,
   indexFileSchema,
@@ -180,13 +180,6 @@ export class MasterIndex {
   }
 }
 
-/** Bytes of a pack under construction, with what its header will say. */
-interface OpenPack {
-  entries: PackHeaderEntry[];
-  parts: Uint8Array[];
-  sizeBytes: number;
-}
-
 export class Repository {
   readonly index = new MasterIndex();
   readonly chunkerParameters: ChunkerParameters;
@@ -298,11 +291,17 @@ export class Repository {
       sizeBytes,
     );
     const headerStart = sizeBytes - packTrailerBytes - trailer.headerLengthBytes;
-    const sealedHeader = await this.store.getRange(
+    const headerAndTrailer = await this.store.getRange(
       packName,
       headerStart,
-      trailer.headerLengthBytes,
+      trailer.headerLengthBytes + packTrailerBytes,
     );
+    if (packIdOf(headerAndTrailer) !== packId)
+      throw new CorruptObjectError(
+        packName,
+        "header does not match the pack's name (modified or swapped)",
+      );
+    const sealedHeader = headerAndTrailer.subarray(0, trailer.headerLengthBytes);
     const header = unseal(
       encryptionKey(this.keys, trailer.headerKeyGeneration, packName),
       sealedHeader,
@@ -398,27 +397,56 @@ export class Repository {
   }
 }
 
+/**
+ * A pack is named by the SHA-256 of its sealed header and trailer, not of all its bytes: the
+ * header authenticates every blob's id, type, length and position, and each blob is itself
+ * authenticated, so any change is still detected, without hashing every byte while writing.
+ */
+export function packIdOf(headerAndTrailer: Uint8Array): string {
+  return sha256Hex(headerAndTrailer);
+}
+
 export function packHeaderAssociatedData(keyGeneration: number): Buffer {
   const generation = Buffer.alloc(4);
   generation.writeUInt32LE(keyGeneration);
   return Buffer.concat([Buffer.from("edgeward pack header v1"), generation]);
 }
 
+/** Blob bytes gathered before one write to the pending pack: few syscalls for small blobs. */
+const writeBatchBytes = 1024 * 1024;
+/** Bytes handed to the store but not yet written; beyond this, adding waits (bounded memory). */
+const writeQueueBytesMax = 4 * writeBatchBytes;
+
+/** A pack being written: its blobs stream to the store, its header waits for the end. */
+interface OpenPack {
+  pending: Promise<PendingBlob>;
+  entries: PackHeaderEntry[];
+  sizeBytes: number;
+  batch: Uint8Array[];
+  batchBytes: number;
+  /** The chain of appends, in order. */
+  writing: Promise<void>;
+}
+
 /**
- * Collects sealed blobs into packs and stores each when it reaches the target size. At most
- * `uploadsInFlightMax` packs wait for storage at once, which bounds memory; `onPackStored`
- * learns of each pack once it is durable, the only moment its blobs may be indexed.
+ * Collects sealed blobs into packs. Blob bytes stream to the store as they come (a temporary
+ * file for a directory), so a pack never sits whole in memory; the header, and with it the
+ * pack's name, is written when the pack reaches its target size. `onPackStored` learns of
+ * each pack once it is durable, the only moment its blobs may be indexed.
  */
 export class PackWriter {
-  private open: OpenPack = { entries: [], parts: [], sizeBytes: 0 };
-  private readonly uploads = new Set<Promise<void>>();
+  private open: OpenPack | undefined;
+  private readonly commits = new Set<Promise<void>>();
   private failure: Error | undefined = undefined;
+  private queuedBytes = 0;
+  /** Callers waiting for the write queue to shrink (several savers add at once). */
+  private waitingForDrain: Array<() => void> = [];
   bytesStored = 0;
 
   constructor(
     private readonly repository: Repository,
     private readonly onPackStored: (pack: IndexedPack) => Promise<void>,
-    private readonly uploadsInFlightMax = 2,
+    private readonly commitsInFlightMax = 2,
   ) {}
 
   /** Seals and appends a plaintext blob (callers deduplicate first). */
@@ -435,53 +463,107 @@ export class PackWriter {
 
   async addSealed(blob: SealedBlob): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
-    this.open.entries.push(blob.entry);
-    this.open.parts.push(blob.sealed);
-    this.open.sizeBytes += blob.sealed.length;
-    if (this.open.sizeBytes >= this.repository.config.packSizeBytesTarget) await this.closePack();
+    const pack = (this.open ??= {
+      pending: this.repository.store.begin(),
+      entries: [],
+      sizeBytes: 0,
+      batch: [],
+      batchBytes: 0,
+      writing: Promise.resolve(),
+    });
+    pack.entries.push(blob.entry);
+    pack.batch.push(...blob.parts);
+    pack.batchBytes += blob.entry.lengthBytes;
+    pack.sizeBytes += blob.entry.lengthBytes;
+    if (pack.batchBytes >= writeBatchBytes) this.writeBatch(pack);
+    if (pack.sizeBytes >= this.repository.config.packSizeBytesTarget) await this.closePack();
+    while (this.queuedBytes > writeQueueBytesMax && this.failure === undefined)
+      await new Promise<void>((resolve) => this.waitingForDrain.push(resolve));
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= error instanceof Error ? error : new Error(String(error));
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    const waiting = this.waitingForDrain;
+    this.waitingForDrain = [];
+    for (const wake of waiting) wake();
+  }
+
+  private writeBatch(pack: OpenPack): void {
+    const parts = pack.batch;
+    const bytes = pack.batchBytes;
+    pack.batch = [];
+    pack.batchBytes = 0;
+    this.queuedBytes += bytes;
+    pack.writing = pack.writing
+      .then(async () => (await pack.pending).append(parts))
+      .finally(() => {
+        this.queuedBytes -= bytes;
+        if (this.queuedBytes <= writeQueueBytesMax) this.wakeWaiters();
+      });
   }
 
   private async closePack(): Promise<void> {
     const pack = this.open;
-    this.open = { entries: [], parts: [], sizeBytes: 0 };
-    if (pack.entries.length === 0) return;
-    while (this.uploads.size >= this.uploadsInFlightMax) await Promise.race(this.uploads);
-    if (this.failure !== undefined) throw this.failure;
+    this.open = undefined;
+    if (pack === undefined) return;
     const keys = this.repository.keys;
     const header = seal(
       encryptionKey(keys, keys.currentGeneration, "pack header"),
       encodePackHeader(pack.entries),
       packHeaderAssociatedData(keys.currentGeneration),
     );
-    const bytes = Buffer.concat([
-      ...pack.parts,
+    const headerAndTrailer = Buffer.concat([
       header,
       encodePackTrailer(header.length, keys.currentGeneration),
     ]);
-    const packId = sha256Hex(bytes);
+    pack.batch.push(headerAndTrailer);
+    pack.batchBytes += headerAndTrailer.length;
+    this.writeBatch(pack);
+    const packId = packIdOf(headerAndTrailer);
+    const sizeBytes = pack.sizeBytes + headerAndTrailer.length;
     let offsetBytes = 0;
     const blobs = pack.entries.map((entry) => {
       const blob = { ...entry, offsetBytes };
       offsetBytes += entry.lengthBytes;
       return blob;
     });
-    const upload = this.repository.store
-      .put(objectNames.pack(packId), bytes)
+    while (this.commits.size >= this.commitsInFlightMax) await Promise.race(this.commits);
+    const commit = pack.writing
+      .then(async () => (await pack.pending).commit(objectNames.pack(packId)))
       .then(() => {
-        this.bytesStored += bytes.length;
-        return this.onPackStored({ id: packId, sizeBytes: bytes.length, blobs });
+        this.bytesStored += sizeBytes;
+        return this.onPackStored({ id: packId, sizeBytes, blobs });
       })
-      .catch((error: unknown) => {
-        this.failure ??= error instanceof Error ? error : new Error(String(error));
+      .catch(async (error: unknown) => {
+        this.fail(error);
+        await (await pack.pending.catch(() => undefined))?.abort();
       })
-      .finally(() => this.uploads.delete(upload));
-    this.uploads.add(upload);
+      .finally(() => this.commits.delete(commit));
+    this.commits.add(commit);
   }
 
-  /** Stores the last, partial pack and waits for every upload; rethrows the first failure. */
+  /** Stores the last, partial pack and waits for every write; rethrows the first failure. */
   async flush(): Promise<void> {
     await this.closePack();
-    await Promise.all(this.uploads);
+    await Promise.all(this.commits);
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Discards the pack under construction after a failure elsewhere. */
+  async abandon(): Promise<void> {
+    const pack = this.open;
+    this.open = undefined;
+    if (pack === undefined) return;
+    await pack.writing.catch(() => undefined);
+    await (await pack.pending.catch(() => undefined))?.abort();
   }
 }

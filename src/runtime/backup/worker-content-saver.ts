@@ -19,12 +19,12 @@ export interface ChunkWorkerData {
 export type ToWorker =
   { kind: "file"; requestId: number; path: string } | { kind: "ack"; count: number };
 export type ToMain =
-  | { kind: "blob"; requestId: number; entry: PackHeaderEntry; sealed: Uint8Array }
+  | { kind: "blob"; requestId: number; entry: PackHeaderEntry; parts: Uint8Array[] }
   | { kind: "done"; requestId: number; content: string[]; bytesRead: number }
   | { kind: "failed"; requestId: number; message: string; code: string | undefined };
 
 /** Sealed blobs a worker may send before the main thread has taken them: bounds memory. */
-const blobsInFlightMax = 8;
+const blobsInFlightMax = 4;
 
 export interface WorkerScript {
   start(data: ChunkWorkerData): Worker;
@@ -89,7 +89,7 @@ export class WorkerContentSaver implements ContentSaver {
       case "blob":
         // The ack goes back even after a failure, so the worker never waits forever.
         request.adding = request.adding
-          .then(() => request.sink.add({ entry: message.entry, sealed: message.sealed }))
+          .then(() => request.sink.add({ entry: message.entry, parts: message.parts }))
           .finally(() => this.worker.postMessage({ kind: "ack", count: 1 } satisfies ToWorker));
         break;
       case "done":

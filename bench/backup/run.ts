@@ -1,0 +1,484 @@
+// Backup benchmark: edgeward against restic and borg (from Debian) on one generated dataset,
+// side by side in one run. Writes bench/results/backup.json and prints a table.
+//
+//   npx tsx bench/backup/run.ts [--seed N] [--keep]
+//
+// Needs `restic`, `borg` and `/usr/bin/time` on the PATH (apt-get install restic borgbackup
+// time). The dataset (≥ 1 GiB: logs, JSON, incompressible binaries, a SQLite database and
+// 10,000 small files) is deterministic from the seed and cached between runs.
+import { createCipheriv, createHash } from "node:crypto";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, readdir, rm, stat, writeFile, open } from "node:fs/promises";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { build } from "esbuild";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
+const argumentsGiven = process.argv.slice(2);
+const seed = Number(argumentsGiven[argumentsGiven.indexOf("--seed") + 1] ?? 1) || 1;
+const keepWorkDirectory = argumentsGiven.includes("--keep");
+const workDirectory = join(tmpdir(), "edgeward-bench-backup");
+const datasetDirectory = join(workDirectory, `dataset-${seed}`);
+const password = "benchmark password, not secret";
+
+const mebibyte = 1024 * 1024;
+/** Dataset composition; sizes sum to a little over 1 GiB. */
+const layout = {
+  logFiles: 30,
+  logFileBytes: 10 * mebibyte,
+  jsonFiles: 15,
+  jsonFileBytes: 10 * mebibyte,
+  binaryFiles: 10,
+  binaryFileBytes: 50 * mebibyte,
+  sqliteRows: 700_000,
+  smallFiles: 10_000,
+  smallFileDirectories: 100,
+  smallFileBytesMax: 8 * 1024,
+  changedFraction: 0.05,
+};
+
+/** A deterministic stream of pseudo-random bytes: AES-256-CTR keystream keyed by seed and name. */
+function keystream(name: string, length: number): Buffer {
+  const key = createHash("sha256").update(`${seed}:${name}`).digest();
+  return createCipheriv("aes-256-ctr", key, Buffer.alloc(16)).update(Buffer.alloc(length));
+}
+
+/** Small deterministic PRNG for choices (mulberry32). */
+function choices(name: string): () => number {
+  let state = createHash("sha256").update(`${seed}:${name}`).digest().readUInt32LE(0);
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = Math.imul(state ^ (state >>> 15), 1 | state);
+    value = (value + Math.imul(value ^ (value >>> 7), 61 | value)) ^ value;
+    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const levels = ["INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR"];
+const services = ["line-controller", "plc-gateway", "vision-inspector", "historian", "mqtt-bridge"];
+
+function logText(name: string, bytes: number): Buffer {
+  const next = choices(name);
+  const lines: string[] = [];
+  let length = 0;
+  let timeMs = Date.UTC(2026, 0, 1) + Math.floor(next() * 1e9);
+  while (length < bytes) {
+    timeMs += Math.floor(next() * 2000);
+    const line = `${new Date(timeMs).toISOString()} ${levels[Math.floor(next() * levels.length)]} ${services[Math.floor(next() * services.length)]}[${1000 + Math.floor(next() * 50)}] request_id=${Math.floor(next() * 1e9).toString(16)} station=${Math.floor(next() * 40)} temperature_c=${(20 + next() * 60).toFixed(2)} latency_ms=${(next() * 250).toFixed(1)} status=${next() < 0.97 ? "ok" : "retry"}\n`;
+    lines.push(line);
+    length += line.length;
+  }
+  return Buffer.from(lines.join("")).subarray(0, bytes);
+}
+
+function jsonText(name: string, bytes: number): Buffer {
+  const next = choices(name);
+  const records: string[] = [];
+  let length = 0;
+  while (length < bytes) {
+    const record = JSON.stringify({
+      sensor: `sensor-${Math.floor(next() * 5000)}`,
+      site: `site-${Math.floor(next() * 12)}`,
+      readings: Array.from({ length: 8 }, () => Math.round(next() * 100_000) / 100),
+      quality: next() < 0.9 ? "good" : "suspect",
+      calibratedAt: new Date(Date.UTC(2026, 0, 1) + Math.floor(next() * 1e10)).toISOString(),
+    });
+    records.push(record);
+    length += record.length + 2;
+  }
+  return Buffer.from(`[\n${records.join(",\n")}\n]\n`).subarray(0, bytes);
+}
+
+async function generateDataset(): Promise<void> {
+  const marker = join(datasetDirectory, ".complete");
+  if (existsSync(marker)) return;
+  await rm(datasetDirectory, { recursive: true, force: true });
+  process.stderr.write(`generating dataset (seed ${seed}) in ${datasetDirectory}…\n`);
+  const data = join(datasetDirectory, "data");
+  for (const directory of ["logs", "json", "binaries", "db", "small"])
+    await mkdir(join(data, directory), { recursive: true });
+  for (let index = 0; index < layout.logFiles; index++)
+    await writeFile(
+      join(data, "logs", `app-${index}.log`),
+      logText(`log${index}`, layout.logFileBytes),
+    );
+  for (let index = 0; index < layout.jsonFiles; index++)
+    await writeFile(
+      join(data, "json", `readings-${index}.json`),
+      jsonText(`json${index}`, layout.jsonFileBytes),
+    );
+  for (let index = 0; index < layout.binaryFiles; index++)
+    await writeFile(
+      join(data, "binaries", `firmware-${index}.bin`),
+      keystream(`binary${index}`, layout.binaryFileBytes),
+    );
+  const database = new Database(join(data, "db", "historian.sqlite"));
+  database.pragma("journal_mode = DELETE");
+  database.exec(
+    "CREATE TABLE readings (id INTEGER PRIMARY KEY, sensor TEXT, at INTEGER, value REAL, payload BLOB)",
+  );
+  const insert = database.prepare(
+    "INSERT INTO readings (sensor, at, value, payload) VALUES (?, ?, ?, ?)",
+  );
+  const next = choices("sqlite");
+  const payloads = keystream("sqlite-payloads", layout.sqliteRows * 48);
+  database.transaction(() => {
+    for (let row = 0; row < layout.sqliteRows; row++) {
+      insert.run(
+        `sensor-${Math.floor(next() * 5000)}`,
+        1_767_225_600_000 + row * 1000,
+        next() * 100,
+        payloads.subarray(row * 48, row * 48 + 48 - Math.floor(next() * 32)),
+      );
+    }
+  })();
+  database.close();
+  const nextSmall = choices("small");
+  for (let directory = 0; directory < layout.smallFileDirectories; directory++)
+    await mkdir(join(data, "small", `d${directory}`));
+  for (let index = 0; index < layout.smallFiles; index++) {
+    const sizeBytes = 64 + Math.floor(nextSmall() * layout.smallFileBytesMax);
+    const content =
+      nextSmall() < 0.5
+        ? logText(`small${index}`, sizeBytes)
+        : keystream(`small${index}`, sizeBytes);
+    await writeFile(
+      join(data, "small", `d${index % layout.smallFileDirectories}`, `item-${index}.dat`),
+      content,
+    );
+  }
+  await writeFile(marker, "");
+}
+
+async function listFiles(directory: string): Promise<string[]> {
+  const entries = await readdir(directory, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isFile() && !entry.name.startsWith("."))
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+}
+
+/** Changes 5 % of the files, chosen and changed deterministically, in a working copy. */
+async function changeFivePercent(data: string): Promise<number> {
+  const files = await listFiles(data);
+  const next = choices("changes");
+  const chosen = files.filter(() => next() < layout.changedFraction);
+  for (const [position, file] of chosen.entries()) {
+    const sizeBytes = (await stat(file)).size;
+    if (sizeBytes > mebibyte) {
+      // Large files: rewrite 64 KiB in the middle and append a tail (a log grows, a db page changes).
+      const handle = await open(file, "r+");
+      await handle.write(
+        keystream(`change${position}`, 64 * 1024),
+        0,
+        64 * 1024,
+        Math.floor(sizeBytes / 2),
+      );
+      await handle.close();
+      await writeFile(file, logText(`append${position}`, 256 * 1024), { flag: "a" });
+    } else await writeFile(file, keystream(`rewrite${position}`, sizeBytes));
+  }
+  return chosen.length;
+}
+
+async function directoryBytes(directory: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(directory, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
+
+interface Measurement {
+  seconds: number;
+  peakRssBytes: number;
+}
+
+/** Runs a command under /usr/bin/time for its peak RSS (all threads of the process). */
+function measure(
+  command: string,
+  commandArguments: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Measurement> {
+  return new Promise((resolvePromise, reject) => {
+    const startMs = performance.now();
+    const child = spawn("/usr/bin/time", ["-f", "%M", command, ...commandArguments], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("close", (exitCode) => {
+      const seconds = (performance.now() - startMs) / 1000;
+      if (exitCode !== 0)
+        return reject(
+          new Error(
+            `${command} ${commandArguments.join(" ")} exited ${exitCode}:\n${stderr.slice(-2000)}`,
+          ),
+        );
+      const lastLine = stderr.trim().split("\n").at(-1) ?? "0";
+      resolvePromise({ seconds, peakRssBytes: Number(lastLine) * 1024 });
+    });
+  });
+}
+
+interface ToolResult {
+  initialBackup: Measurement;
+  incrementalBackup: Measurement;
+  noChangeBackup: Measurement;
+  restore: Measurement;
+  repositoryBytes: number;
+  peakRssBytes: number;
+}
+
+interface Tool {
+  name: string;
+  version: string;
+  init(repository: string): Promise<void>;
+  backup(repository: string, source: string, runNumber: number): Promise<Measurement>;
+  restore(repository: string, target: string): Promise<Measurement>;
+}
+
+async function bundleEdgeward(outputDirectory: string): Promise<string> {
+  // The same bundle `npm run build` makes, plus the chunk worker beside it.
+  await build({
+    entryPoints: {
+      edgeward: join(root, "src/cli/main.ts"),
+      "chunk-worker": join(root, "src/runtime/backup/chunk-worker.ts"),
+    },
+    outdir: outputDirectory,
+    outExtension: { ".js": ".mjs" },
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    packages: "external",
+    logLevel: "warning",
+    absWorkingDir: root,
+  });
+  // Bare imports (zstd-napi, commander…) resolve from the project's node_modules.
+  return join(outputDirectory, "edgeward.mjs");
+}
+
+async function main(): Promise<void> {
+  await mkdir(workDirectory, { recursive: true });
+  await generateDataset();
+  const run = join(workDirectory, "run");
+  await rm(run, { recursive: true, force: true });
+  await mkdir(run, { recursive: true });
+  const passwordFile = join(run, "password");
+  await writeFile(passwordFile, password);
+  const source = join(run, "source");
+  process.stderr.write("copying the dataset to a working copy…\n");
+  execFileSync("cp", ["-a", join(datasetDirectory, "data"), source]);
+  const datasetBytes = await directoryBytes(source);
+  const datasetFiles = (await listFiles(source)).length;
+
+  const bundleDirectory = join(root, "node_modules/.cache/edgeward-bench");
+  const bundle = await bundleEdgeward(bundleDirectory);
+  const edgewardEnvironment = { EDGEWARD_PASSWORD_FILE: passwordFile };
+  const tools: Tool[] = [
+    {
+      name: "edgeward",
+      version: (
+        JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string }
+      ).version,
+      init: async (repository) =>
+        void (await measure(process.execPath, [bundle, "repo", "init", "--repo", repository], {
+          env: edgewardEnvironment,
+        })),
+      backup: (repository, path) =>
+        measure(process.execPath, [bundle, "repo", "backup", "--repo", repository, path], {
+          env: edgewardEnvironment,
+        }),
+      restore: (repository, target) =>
+        measure(
+          process.execPath,
+          [bundle, "repo", "restore", "latest", "--repo", repository, "--target", target],
+          { env: edgewardEnvironment },
+        ),
+    },
+    {
+      name: "restic",
+      version: execFileSync("restic", ["version"]).toString().trim(),
+      init: async (repository) =>
+        void (await measure("restic", ["init", "--repo", repository], {
+          env: { RESTIC_PASSWORD_FILE: passwordFile, RESTIC_CACHE_DIR: join(run, "restic-cache") },
+        })),
+      backup: (repository, path) =>
+        measure("restic", ["backup", "--repo", repository, "--quiet", path], {
+          env: { RESTIC_PASSWORD_FILE: passwordFile, RESTIC_CACHE_DIR: join(run, "restic-cache") },
+        }),
+      restore: (repository, target) =>
+        measure("restic", ["restore", "latest", "--repo", repository, "--target", target], {
+          env: { RESTIC_PASSWORD_FILE: passwordFile, RESTIC_CACHE_DIR: join(run, "restic-cache") },
+        }),
+    },
+    {
+      name: "borg",
+      version: execFileSync("borg", ["--version"]).toString().trim(),
+      init: async (repository) =>
+        void (await measure("borg", ["init", "--encryption=repokey-blake2", repository], {
+          env: { BORG_PASSPHRASE: password, BORG_BASE_DIR: join(run, "borg-base") },
+        })),
+      backup: (repository, path, runNumber) =>
+        measure(
+          "borg",
+          ["create", "--compression", "zstd,3", `${repository}::run-${runNumber}`, path],
+          { env: { BORG_PASSPHRASE: password, BORG_BASE_DIR: join(run, "borg-base") } },
+        ),
+      restore: async (repository, target) => {
+        await mkdir(target, { recursive: true });
+        const archives = execFileSync("borg", ["list", "--short", repository], {
+          env: { ...process.env, BORG_PASSPHRASE: password, BORG_BASE_DIR: join(run, "borg-base") },
+        })
+          .toString()
+          .trim()
+          .split("\n");
+        return measure("borg", ["extract", `${repository}::${archives.at(-1)}`], {
+          cwd: target,
+          env: { BORG_PASSPHRASE: password, BORG_BASE_DIR: join(run, "borg-base") },
+        });
+      },
+    },
+  ];
+  const onlyTools = argumentsGiven.includes("--only")
+    ? (argumentsGiven[argumentsGiven.indexOf("--only") + 1] ?? "").split(",")
+    : undefined;
+  const selected = tools.filter((tool) => onlyTools === undefined || onlyTools.includes(tool.name));
+
+  const partial = new Map<string, Partial<ToolResult>>(selected.map((tool) => [tool.name, {}]));
+  const repositoryOf = (tool: Tool) => join(run, `repository-${tool.name}`);
+  const phase = async (
+    label: string,
+    work: (tool: Tool) => Promise<Measurement>,
+    key: "initialBackup" | "incrementalBackup" | "noChangeBackup" | "restore",
+  ) => {
+    for (const tool of selected) {
+      process.stderr.write(`${label}: ${tool.name}… `);
+      const measurement = await work(tool);
+      (partial.get(tool.name) as Partial<ToolResult>)[key] = measurement;
+      process.stderr.write(
+        `${measurement.seconds.toFixed(1)} s, ${(measurement.peakRssBytes / mebibyte).toFixed(0)} MiB peak RSS\n`,
+      );
+    }
+  };
+  for (const tool of selected) await tool.init(repositoryOf(tool));
+  await phase(
+    "initial backup",
+    (tool) => tool.backup(repositoryOf(tool), source, 1),
+    "initialBackup",
+  );
+  const changedFiles = await changeFivePercent(source);
+  process.stderr.write(`changed ${changedFiles} of ${datasetFiles} files\n`);
+  await phase(
+    "incremental backup",
+    (tool) => tool.backup(repositoryOf(tool), source, 2),
+    "incrementalBackup",
+  );
+  await phase(
+    "no-change backup",
+    (tool) => tool.backup(repositoryOf(tool), source, 3),
+    "noChangeBackup",
+  );
+  await phase(
+    "full restore",
+    async (tool) => {
+      const target = join(run, `restore-${tool.name}`);
+      const measurement = await tool.restore(repositoryOf(tool), target);
+      if (tool.name === "edgeward") {
+        // A fast wrong restore is worth nothing: compare every byte with the source.
+        execFileSync("diff", [
+          "-r",
+          "--no-dereference",
+          source,
+          join(target, relative(dirname(source), source)),
+        ]);
+      }
+      await rm(target, { recursive: true, force: true });
+      return measurement;
+    },
+    "restore",
+  );
+
+  const results: Record<string, ToolResult> = {};
+  for (const tool of selected) {
+    const result = partial.get(tool.name) as ToolResult;
+    result.repositoryBytes = await directoryBytes(repositoryOf(tool));
+    result.peakRssBytes = Math.max(
+      result.initialBackup.peakRssBytes,
+      result.incrementalBackup.peakRssBytes,
+      result.noChangeBackup.peakRssBytes,
+      result.restore.peakRssBytes,
+    );
+    results[tool.name] = result;
+  }
+  const edgeward = results.edgeward;
+  const restic = results.restic;
+  const targets =
+    edgeward !== undefined && restic !== undefined
+      ? {
+          initialBackupFasterThanRestic:
+            edgeward.initialBackup.seconds < restic.initialBackup.seconds,
+          incrementalBackupFasterThanRestic:
+            edgeward.incrementalBackup.seconds < restic.incrementalBackup.seconds,
+          restoreFasterThanRestic: edgeward.restore.seconds < restic.restore.seconds,
+          repositoryAtMostResticPlus5Percent:
+            edgeward.repositoryBytes <= restic.repositoryBytes * 1.05,
+          peakRssAtMostRestic: edgeward.peakRssBytes <= restic.peakRssBytes,
+        }
+      : undefined;
+  const report = {
+    benchmark: "backup",
+    date: new Date().toISOString(),
+    machine: {
+      cpus: availableParallelism(),
+      cpuModel: cpus()[0]?.model ?? "unknown",
+      node: process.version,
+    },
+    versions: Object.fromEntries(selected.map((tool) => [tool.name, tool.version])),
+    dataset: { seed, bytes: datasetBytes, files: datasetFiles, changedFiles, layout },
+    settings: {
+      edgeward:
+        "defaults (zstd 3, 512 KiB/1 MiB/8 MiB chunks, 16 MiB packs, worker threads = cores)",
+      restic: "defaults (repository v2, compression auto)",
+      borg: "repokey-blake2, --compression zstd,3",
+    },
+    results,
+    targets,
+  };
+  await mkdir(join(root, "bench/results"), { recursive: true });
+  await writeFile(join(root, "bench/results/backup.json"), `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`\n${markdownTable(report.dataset, results)}\n`);
+  if (targets !== undefined) process.stdout.write(`\ntargets: ${JSON.stringify(targets)}\n`);
+  if (!keepWorkDirectory) await rm(run, { recursive: true, force: true });
+}
+
+function markdownTable(
+  dataset: { bytes: number; files: number; changedFiles: number },
+  results: Record<string, ToolResult>,
+): string {
+  const names = Object.keys(results);
+  const row = (label: string, value: (result: ToolResult) => string) =>
+    `| ${label} | ${names.map((name) => value(results[name] as ToolResult)).join(" | ")} |`;
+  const seconds = (measurement: Measurement) => `${measurement.seconds.toFixed(1)} s`;
+  return [
+    `Dataset: ${(dataset.bytes / mebibyte / 1024).toFixed(2)} GiB in ${dataset.files} files; incremental after changing ${dataset.changedFiles} files.`,
+    "",
+    `| | ${names.join(" | ")} |`,
+    `|---|${names.map(() => "---:").join("|")}|`,
+    row("initial backup", (result) => seconds(result.initialBackup)),
+    row("incremental backup (5 % changed)", (result) => seconds(result.incrementalBackup)),
+    row("no-change backup", (result) => seconds(result.noChangeBackup)),
+    row("full restore", (result) => seconds(result.restore)),
+    row("repository size", (result) => `${(result.repositoryBytes / mebibyte).toFixed(0)} MiB`),
+    row("peak RSS", (result) => `${(result.peakRssBytes / mebibyte).toFixed(0)} MiB`),
+  ].join("\n");
+}
+
+await main();
