@@ -91,8 +91,12 @@ const InstanceState = { running: 0, starting: 1, down: 2, unplaced: 3 } as const
 
 /** A network fault, or a node fault that just ended, this recent explains a conviction of a live node. */
 const faultMemoryMs = 60_000;
-/** Bounds on the default detector tick (a quarter heartbeat interval). */
-const tickIntervalMsBounds = { minimum: 50, maximum: 1_000 } as const;
+/**
+ * The default detector tick, the real server's (`tickIntervalMsFor` in server/failure-detection.ts):
+ * an eighth of the heartbeat interval, from 10 ms to 1 s. The sim may not import the server,
+ * so the rule is repeated here; it belongs in the core.
+ */
+const tickIntervalMsBounds = { minimum: 10, maximum: 1_000, heartbeatFraction: 1 / 8 } as const;
 
 interface MutableResources {
   cpuCores: number;
@@ -272,7 +276,12 @@ export class Simulation implements EventHandler {
         ? tickSetting
         : Math.min(
             tickIntervalMsBounds.maximum,
-            Math.max(tickIntervalMsBounds.minimum, group.detector.heartbeatIntervalMs / 4),
+            Math.max(
+              tickIntervalMsBounds.minimum,
+              Math.round(
+                group.detector.heartbeatIntervalMs * tickIntervalMsBounds.heartbeatFraction,
+              ),
+            ),
           ),
     );
 
