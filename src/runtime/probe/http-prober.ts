@@ -7,21 +7,20 @@ import type { ProbeAnswer } from "../../core/membership/membership.ts";
 /** Resolves with the answer, or undefined when there was none in time (the detector decides). */
 export type Prober = (agentUrl: string, timeoutMs: number) => Promise<ProbeAnswer | undefined>;
 
-export const httpProber: Prober = (agentUrl, timeoutMs) =>
-  new Promise((resolve) => {
+/**
+ * A connection reset while connecting happens when the probe reaches a dying process whose
+ * listening socket is not closed yet; asking again tells "refused" from a live but busy agent.
+ */
+const resetRetriesMax = 2;
+
+function probeOnce(target: URL, timeoutMs: number): Promise<ProbeAnswer | "reset" | undefined> {
+  return new Promise((resolve) => {
     let settled = false;
-    const settle = (answer: ProbeAnswer | undefined) => {
+    const settle = (answer: ProbeAnswer | "reset" | undefined) => {
       if (settled) return;
       settled = true;
       resolve(answer);
     };
-    let target: URL;
-    try {
-      target = new URL("/healthz", agentUrl);
-    } catch {
-      settle(undefined);
-      return;
-    }
     const probe = request(
       target,
       { method: "GET", timeout: timeoutMs, agent: false },
@@ -35,7 +34,27 @@ export const httpProber: Prober = (agentUrl, timeoutMs) =>
       settle(undefined);
     });
     probe.on("error", (error: NodeJS.ErrnoException) => {
-      settle(error.code === "ECONNREFUSED" ? "refused" : undefined);
+      if (error.code === "ECONNREFUSED") settle("refused");
+      else if (error.code === "ECONNRESET") settle("reset");
+      else settle(undefined);
     });
     probe.end();
   });
+}
+
+export const httpProber: Prober = async (agentUrl, timeoutMs) => {
+  let target: URL;
+  try {
+    target = new URL("/healthz", agentUrl);
+  } catch {
+    return undefined;
+  }
+  const deadlineMs = Date.now() + timeoutMs;
+  for (let attempt = 0; attempt <= resetRetriesMax; attempt += 1) {
+    const remainingMs = deadlineMs - Date.now();
+    if (remainingMs <= 0) return undefined;
+    const answer = await probeOnce(target, remainingMs);
+    if (answer !== "reset") return answer;
+  }
+  return undefined;
+};
