@@ -237,3 +237,21 @@ describe("membership under heartbeat loss and jitter", () => {
     expect(h.transitions().filter((transition) => transition.startsWith("FAILED"))).toEqual([]);
   });
 });
+
+describe("membership tick order", () => {
+  it("evaluates nodes in registration order, keeping a restored node's place", () => {
+    const h = harness();
+    for (const nodeId of ["a", "b", "c", "d"]) {
+      h.membership.register(nodeId, afterGraceMs, { probeable: false });
+    }
+    expect(h.membership.remove("b")).toBe(true);
+    expect(h.membership.remove("b")).toBe(false);
+    h.membership.restore("a", NodeStatus.healthy, 0, afterGraceMs, false);
+    h.membership.register("b", afterGraceMs, { probeable: false });
+    h.runTicks(afterGraceMs, afterGraceMs + 5_000, 100);
+    const failed = h.effects.flatMap((effect) =>
+      effect.type === "transition" && effect.to === NodeStatus.failed ? [effect.nodeId] : [],
+    );
+    expect(failed).toEqual(["a", "c", "d", "b"]);
+  });
+});

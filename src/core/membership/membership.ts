@@ -53,6 +53,7 @@ export interface NodeHealthView {
 }
 
 interface NodeHealth {
+  readonly nodeId: string;
   status: NodeStatus;
   statusSinceMs: number;
   lastHeartbeatAtMs: number;
@@ -91,6 +92,11 @@ export class Membership {
   readonly #quantiles: PhiQuantiles;
   readonly #emit: EffectSink;
   readonly #nodes = new Map<string, NodeHealth>();
+  /**
+   * The same nodes in registration order, for `tick`: walking an array costs a third of
+   * walking a Map, and a server ticks its whole fleet several times a second.
+   */
+  readonly #ordered: NodeHealth[] = [];
   readonly #graceUntilMs: number;
 
   constructor(options: DetectorOptions, startedAtMs: number, emit: EffectSink) {
@@ -151,6 +157,10 @@ export class Membership {
   }
 
   remove(nodeId: string): boolean {
+    const node = this.#nodes.get(nodeId);
+    if (node === undefined) return false;
+    // Rare (a node gone for good), so an O(n) splice that keeps the order is fine.
+    this.#ordered.splice(this.#ordered.indexOf(node), 1);
     return this.#nodes.delete(nodeId);
   }
 
@@ -218,7 +228,7 @@ export class Membership {
 
   /** Advances time: suspects, convicts and re-probes whatever is due. */
   tick(atMs: number): void {
-    for (const [nodeId, node] of this.#nodes) this.#evaluate(nodeId, node, atMs);
+    for (const node of this.#ordered) this.#evaluate(node.nodeId, node, atMs);
   }
 
   view(nodeId: string, atMs: number): NodeHealthView | undefined {
@@ -241,6 +251,7 @@ export class Membership {
       );
     }
     const node: NodeHealth = {
+      nodeId,
       status,
       statusSinceMs: atMs,
       lastHeartbeatAtMs: atMs,
@@ -256,6 +267,10 @@ export class Membership {
     };
     this.#resetHistory(node);
     this.#updateThresholds(node);
+    const replaced = this.#nodes.get(nodeId);
+    // A restored node keeps its place, as Map.set keeps the key's.
+    if (replaced === undefined) this.#ordered.push(node);
+    else this.#ordered[this.#ordered.indexOf(replaced)] = node;
     this.#nodes.set(nodeId, node);
     return node;
   }
