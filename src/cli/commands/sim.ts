@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
 import { InvalidDurationError, parseDurationMs } from "../../sim/duration.ts";
 import { simulatedNodesMax } from "../../sim/fleet.ts";
 import { seedMax } from "../../sim/random.ts";
@@ -31,7 +31,11 @@ export function registerSimCommands(program: Command): void {
     )
     .requiredOption("--scenario <file>", "scenario YAML (see examples/scenarios/)")
     .option("--seed <n>", `random seed, 0 to ${seedMax}`, parseSeed, 1)
-    .option("--duration <time>", "simulated time, e.g. 90s, 10m, 1h", parseDuration, 3_600_000)
+    .addOption(
+      new Option("--duration <time>", "simulated time, e.g. 90s, 10m, 1h")
+        .argParser(parseDuration)
+        .default(3_600_000, "1h"),
+    )
     .option("--nodes <n>", "scale the scenario's counted node groups to about n nodes", parseNodes)
     .option("--json", "print the full report as JSON")
     .option(
