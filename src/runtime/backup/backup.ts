@@ -1,7 +1,7 @@
 // `repo backup`: walks the source paths, saves new file content and the directory trees,
 // then the index and finally the snapshot. The snapshot is written last, so an interrupted
 // backup leaves only unreferenced packs, which the next run indexes and reuses.
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { lstatSync, readdirSync, readlinkSync } from "node:fs";
 import type { BigIntStats } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import { basename, join, resolve } from "node:path";
@@ -183,6 +183,8 @@ export async function backup(
       return id;
     };
 
+    // lstat, readdir and readlink are synchronous: each is a few microseconds, far less than
+    // a thread-pool round trip, and this thread only coordinates while workers do the work.
     const saveEntry = async (
       path: string,
       name: string,
@@ -190,7 +192,7 @@ export async function backup(
     ): Promise<TreeNode | undefined> => {
       let stats: BigIntStats;
       try {
-        stats = await lstat(path, { bigint: true });
+        stats = lstatSync(path, { bigint: true });
       } catch (error) {
         if (errorCode(error) === "ENOENT") return undefined;
         throw sourceError(error, path);
@@ -206,7 +208,7 @@ export async function backup(
         inode: stats.ino.toString(),
       };
       if (stats.isSymbolicLink())
-        return { type: "symlink", ...common, linkTarget: await readlink(path) };
+        return { type: "symlink", ...common, linkTarget: readlinkSync(path) };
       if (stats.isDirectory()) {
         const parentTree =
           parentNode?.type === "directory"
@@ -256,7 +258,7 @@ export async function backup(
       const parentNodes = new Map(parentTree?.nodes.map((node) => [node.name, node]));
       let names: string[];
       try {
-        names = (await readdir(path)).sort();
+        names = readdirSync(path).sort();
       } catch (error) {
         throw sourceError(error, path);
       }

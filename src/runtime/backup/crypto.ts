@@ -144,7 +144,7 @@ export function unsealObject(
     objectName,
   );
   try {
-    return JSON.parse(zstd.decompress(plaintext).toString("utf8"));
+    return JSON.parse(decompressor.decompress(plaintext).toString("utf8"));
   } catch (error) {
     throw new CorruptObjectError(objectName, `authenticated but undecodable: ${String(error)}`);
   }
@@ -253,12 +253,15 @@ export class BlobCompressor {
   }
 }
 
+/** One decompression context per thread, reused: a fresh one per blob churns native memory. */
+const decompressor = new zstd.Decompressor();
+
 export function decompressBlob(
   compressed: Uint8Array,
   rawLengthBytes: number,
   objectName: string,
 ): Buffer {
-  const plaintext = zstd.decompress(compressed);
+  const plaintext = decompressor.decompress(compressed);
   if (plaintext.length !== rawLengthBytes)
     throw new CorruptObjectError(
       objectName,

@@ -180,8 +180,15 @@ export class MasterIndex {
   }
 }
 
+/** Read-ahead per pack read; small blobs next to each other then cost one read. */
+const readWindowBytes = 4 * 1024 * 1024;
+/** Windows kept: one per file being restored at once, and some slack. */
+const readWindowsMax = 8;
+
 export class Repository {
   readonly index = new MasterIndex();
+  private readonly readWindows: Array<{ packId: string; offsetBytes: number; bytes: Uint8Array }> =
+    [];
   readonly chunkerParameters: ChunkerParameters;
 
   constructor(
@@ -262,14 +269,44 @@ export class Repository {
     if (location.type !== type)
       throw new CorruptObjectError(`${type} blob ${id}`, `is indexed as a ${location.type} blob`);
     const packName = objectNames.pack(location.packId);
-    const sealed = await this.store
-      .getRange(packName, location.offsetBytes, location.lengthBytes)
-      .catch((error: unknown) => {
-        if (error instanceof BackupError && error.code === "BLOB_NOT_FOUND")
-          throw new CorruptObjectError(packName, `is missing (needed for ${type} blob ${id})`);
-        throw error;
-      });
+    const sealed = await this.readPackRange(location).catch((error: unknown) => {
+      if (error instanceof BackupError && error.code === "BLOB_NOT_FOUND")
+        throw new CorruptObjectError(packName, `is missing (needed for ${type} blob ${id})`);
+      throw error;
+    });
     return openBlob(this.keys, location, sealed, packName);
+  }
+
+  /**
+   * A blob's sealed bytes, read through a few read-ahead windows: restores and tree walks
+   * read blobs in pack order, so one read serves many small blobs.
+   */
+  private async readPackRange(location: BlobLocation): Promise<Uint8Array> {
+    const end = location.offsetBytes + location.lengthBytes;
+    const cached = this.readWindows.find(
+      (window) =>
+        window.packId === location.packId &&
+        window.offsetBytes <= location.offsetBytes &&
+        end <= window.offsetBytes + window.bytes.length,
+    );
+    if (cached !== undefined)
+      return cached.bytes.subarray(
+        location.offsetBytes - cached.offsetBytes,
+        end - cached.offsetBytes,
+      );
+    const packSizeBytes = this.index.packs.get(location.packId)?.sizeBytes ?? end;
+    const lengthBytes = Math.max(
+      location.lengthBytes,
+      Math.min(readWindowBytes, packSizeBytes - location.offsetBytes),
+    );
+    const bytes = await this.store.getRange(
+      objectNames.pack(location.packId),
+      location.offsetBytes,
+      lengthBytes,
+    );
+    this.readWindows.push({ packId: location.packId, offsetBytes: location.offsetBytes, bytes });
+    if (this.readWindows.length > readWindowsMax) this.readWindows.shift();
+    return bytes.subarray(0, Math.min(location.lengthBytes, bytes.length));
   }
 
   async loadTree(id: string): Promise<Tree> {
