@@ -623,6 +623,18 @@ describe("fencing by generation", () => {
     });
   });
 
+  it("fences the routed instance of a planned move that names no node", () => {
+    const harness = new Harness();
+    harness.place(monitoring, "edge-1");
+    harness.trigger(monitoring, "planned", null, "edge-3");
+    expect(harness.effects.slice(0, 2)).toEqual([
+      { type: "stop", service: monitoring.name, node: "edge-1", generation: 1, reason: "fence" },
+      { type: "unroute", service: monitoring.name, generation: 1 },
+    ]);
+    harness.complete(monitoring);
+    expect(harness.lastRecord(monitoring)).toMatchObject({ from: "edge-1", to: "edge-3" });
+  });
+
   it("fails the current step when the attempt's target node fails", () => {
     const harness = new Harness();
     failoverUntil(harness, monitoring, "sync-data");

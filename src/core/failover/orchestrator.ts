@@ -339,27 +339,35 @@ export class FailoverOrchestrator {
 
   /** Fences the service's current instance and starts the first attempt. */
   #begin(failover: QueuedFailover, atMs: number): void {
-    const { service, from } = failover;
+    const { service } = failover;
     const entry = this.#registry.entry(service.name);
-    if (from !== null && entry !== undefined) {
+    const route = entry?.route;
+    // An initial placement names no node, but if the service is routed somewhere it runs there.
+    const current = failover.from ?? route?.nodeId ?? null;
+    if (current !== null && entry !== undefined) {
       this.#emit({
         type: "stop",
         service: service.name,
-        node: from,
+        node: current,
         generation: entry.generation,
         reason: "fence",
       });
     }
-    const route = entry?.route;
     if (route !== undefined) {
       this.#registry.unroute(service.name, route.generation);
       this.#emit({ type: "unroute", service: service.name, generation: route.generation });
     }
     this.#attemptingCount += 1;
-    const fromText = from === null ? "" : ` from ${from}`;
+    const fromText = current === null ? "" : ` from ${current}`;
     this.#alert(failover, "warning", atMs, `failover initiated (${failover.reason})${fromText}`);
     this.#nextAttempt(
-      { ...failover, tried: from === null ? [] : [from], reallocations: 0, steps: [] },
+      {
+        ...failover,
+        from: current,
+        tried: current === null ? [] : [current],
+        reallocations: 0,
+        steps: [],
+      },
       atMs,
     );
   }
