@@ -195,6 +195,9 @@ export type TriggerOutcome =
   | { readonly kind: "ignored"; readonly why: "condition-not-in-plan" | "not-on-node" }
   | { readonly kind: "refused"; readonly failoverId: number; readonly why: "queue-full" };
 
+/** How an attempt's node was chosen: the trigger's `to`, a plan location, or the placement rule. */
+export type LocationSource = "operator" | "plan" | "rule";
+
 export type FailoverStatus = "initiated" | "completed" | "failed" | "error";
 
 export interface StepRecord {
@@ -214,6 +217,7 @@ export interface FailoverRecord {
   readonly reason: FailoverReason;
   readonly from: string | null;
   readonly to: string | null;
+  readonly via: LocationSource | null;
   readonly generation: number | null;
   readonly startedAtMs: number;
   readonly endedAtMs: number | null;

@@ -265,6 +265,7 @@ describe("a failover that succeeds", () => {
       reason: "node_failure",
       from: "edge-1",
       to: "edge-2",
+      via: "plan",
       generation: 2,
       status: "completed",
       durationMs: 50,
@@ -468,6 +469,7 @@ describe("reallocation by the placement rule", () => {
     expect(harness.lastRecord(service)).toMatchObject({
       status: "completed",
       to: expected,
+      via: "rule",
       plan: service.plan === null ? null : service.name,
     });
   });

@@ -24,6 +24,7 @@ import {
   type FailoverService,
   type FailoverStatus,
   type HealthCheckReport,
+  type LocationSource,
   type StepAddress,
   type StepFailedReport,
   type StepRecord,
@@ -52,8 +53,7 @@ export type AttemptStep =
 
 export interface Attempt {
   readonly node: string;
-  /** operator: the trigger's `to`; plan: a backup location; rule: the least loaded eligible node. */
-  readonly via: "operator" | "plan" | "rule";
+  readonly via: LocationSource;
   readonly generation: number;
   readonly step: AttemptStep;
   readonly stepStartedAtMs: number;
@@ -384,7 +384,7 @@ export class FailoverOrchestrator {
     if (failover.to !== null) named.push({ node: failover.to, via: "operator" });
     for (const node of service.plan?.backups ?? []) named.push({ node, via: "plan" });
 
-    let chosen: { node: string; via: Attempt["via"] } | undefined;
+    let chosen: { node: string; via: LocationSource } | undefined;
     for (const location of named) {
       if (tried.includes(location.node)) continue;
       tried.push(location.node);
@@ -507,12 +507,12 @@ export class FailoverOrchestrator {
   /** Records the failed step, undoes what the attempt did (newest first) and moves on. */
   #failStep(failover: AttemptingFailover, atMs: number, error: string): void {
     const { service, attempt } = failover;
-    const order = stepOrder(attempt.step);
-    if (order >= stepOrder({ kind: StepKind.updateRouting, endpoint: "" })) {
+    const order = stepOrder[attempt.step.kind];
+    if (order >= stepOrder[StepKind.updateRouting]) {
       this.#registry.unroute(service.name, attempt.generation);
       this.#emit({ type: "unroute", service: service.name, generation: attempt.generation });
     }
-    if (order >= stepOrder({ kind: StepKind.startService })) {
+    if (order >= stepOrder[StepKind.startService]) {
       this.#emit({
         type: "stop",
         service: service.name,
@@ -652,22 +652,14 @@ function hookOf(service: FailoverService, hookIndex: number): FailoverHook {
 }
 
 /** Position of a step kind in an attempt, hooks counted as one. */
-function stepOrder(step: AttemptStep): number {
-  switch (step.kind) {
-    case StepKind.prepareTarget:
-      return 0;
-    case StepKind.syncData:
-      return 1;
-    case StepKind.hook:
-      return 2;
-    case StepKind.startService:
-      return 3;
-    case StepKind.updateRouting:
-      return 4;
-    case StepKind.verify:
-      return 5;
-  }
-}
+const stepOrder: Readonly<Record<StepKind, number>> = {
+  [StepKind.prepareTarget]: 0,
+  [StepKind.syncData]: 1,
+  [StepKind.hook]: 2,
+  [StepKind.startService]: 3,
+  [StepKind.updateRouting]: 4,
+  [StepKind.verify]: 5,
+};
 
 /** The step's place in its attempt, as commands and reports carry it. */
 function stepIndexOf(step: AttemptStep, service: FailoverService): number {
@@ -675,13 +667,13 @@ function stepIndexOf(step: AttemptStep, service: FailoverService): number {
   switch (step.kind) {
     case StepKind.prepareTarget:
     case StepKind.syncData:
-      return stepOrder(step);
+      return stepOrder[step.kind];
     case StepKind.hook:
-      return 2 + step.hookIndex;
+      return stepOrder[step.kind] + step.hookIndex;
     case StepKind.startService:
     case StepKind.updateRouting:
     case StepKind.verify:
-      return stepOrder(step) - 1 + hookCount;
+      return stepOrder[step.kind] - 1 + hookCount;
   }
 }
 
@@ -718,6 +710,7 @@ function recordOf(
     reason: failover.reason,
     from: failover.from,
     to: attempt?.node ?? null,
+    via: attempt?.via ?? null,
     generation: attempt?.generation ?? null,
     startedAtMs: failover.startedAtMs,
     endedAtMs,
