@@ -33,11 +33,22 @@ export class RequestError extends Error {
   }
 }
 
+/** The environment is wrong: the service cannot start until someone fixes it (exit code 2). */
+export class SettingsError extends Error {
+  name = "SettingsError";
+}
+
+/** Ends a command that could not run, with a message instead of a stack trace. */
+export function exitWithError(error) {
+  console.error(JSON.stringify({ event: "failed", error: error.message ?? String(error) }));
+  process.exit(error instanceof SettingsError ? 2 : 1);
+}
+
 /** The environment settings every example service reads. */
 export function serviceSettings(environment = process.env) {
   const dataDir = environment.EDGEWARD_DATA_DIR;
   if (dataDir === undefined || dataDir === "") {
-    throw new Error("EDGEWARD_DATA_DIR must name the service's data directory");
+    throw new SettingsError("EDGEWARD_DATA_DIR must name the service's data directory");
   }
   return {
     dataDir,
@@ -53,7 +64,9 @@ function integerSetting(environment, name, minimum, maximum) {
   if (text === undefined || text === "") return 0;
   const value = Number(text);
   if (!Number.isInteger(value) || value < minimum || value > maximum) {
-    throw new Error(`${name} must be an integer from ${minimum} to ${maximum}, got ${text}`);
+    throw new SettingsError(
+      `${name} must be an integer from ${minimum} to ${maximum}, got ${text}`,
+    );
   }
   return value;
 }

@@ -4,7 +4,7 @@
 // "unit":"C","measuredAtMs":1763800000000} -> 201 {"sequence":n,"acknowledgedWrites":n} once
 // the reading is fsynced; GET /health; GET /stats. Settings: see durable-service.mjs.
 
-import { RequestError, runDurableService } from "./durable-service.mjs";
+import { RequestError, exitWithError, runDurableService } from "./durable-service.mjs";
 
 /** Longest sensor id or unit accepted. */
 const nameCharactersMax = 128;
@@ -48,4 +48,4 @@ await runDurableService({
   collectionPath: "/readings",
   logName: "readings.log",
   validate: validateReading,
-});
+}).catch(exitWithError);

@@ -15,9 +15,11 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   RequestError,
+  exitWithError,
   openDurableLog,
   runDurableService,
   serviceSettings,
+  SettingsError,
   writeFileDurably,
 } from "./durable-service.mjs";
 
@@ -98,20 +100,26 @@ async function readIfPresent(path) {
   }
 }
 
+const commands = {
+  "reconfigure-sensors": reconfigureSensors,
+  "calibrate-equipment": calibrateEquipment,
+};
+
 const subcommand = process.argv[2];
-if (subcommand === "reconfigure-sensors") await reconfigureSensors();
-else if (subcommand === "calibrate-equipment") await calibrateEquipment();
-else if (subcommand === undefined) {
+if (subcommand === undefined) {
   await runDurableService({
     name: "quality_control",
     collectionPath: "/inspections",
     logName: "inspections.log",
     validate: validateInspection,
     extraStats,
-  });
+  }).catch(exitWithError);
+} else if (Object.hasOwn(commands, subcommand)) {
+  await commands[subcommand]().catch(exitWithError);
 } else {
-  console.error(
-    `unknown subcommand ${subcommand}; expected reconfigure-sensors, calibrate-equipment or none`,
+  exitWithError(
+    new SettingsError(
+      `unknown subcommand ${subcommand}; expected ${Object.keys(commands).join(", ")} or none`,
+    ),
   );
-  process.exit(2);
 }
