@@ -201,7 +201,7 @@ export const scenarioSchema = z.strictObject({
     .default({ replacementBoundSeconds: 60 }),
   server: z
     .strictObject({
-      /** How often the server evaluates each detector; 0: as the real server, an eighth of the heartbeat interval. */
+      /** How often the server evaluates each detector; 0: as the real server (detectorTickIntervalMs). */
       tickIntervalMs: z.number().min(0).default(0),
       /** A service with no eligible node is tried again this often. */
       placementRetrySeconds: positive.default(5),

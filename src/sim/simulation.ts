@@ -13,7 +13,10 @@
 
 import { Membership, type MembershipEffect } from "../core/membership/membership.ts";
 import { NodeStatus } from "../core/membership/node-status.ts";
-import type { DetectorOptions } from "../core/membership/detector-options.ts";
+import {
+  detectorTickIntervalMs,
+  type DetectorOptions,
+} from "../core/membership/detector-options.ts";
 import {
   placeByRule,
   placeWithPlan,
@@ -91,12 +94,6 @@ const InstanceState = { running: 0, starting: 1, down: 2, unplaced: 3 } as const
 
 /** A network fault, or a node fault that just ended, this recent explains a conviction of a live node. */
 const faultMemoryMs = 60_000;
-/**
- * The default detector tick, the real server's (`tickIntervalMsFor` in server/failure-detection.ts):
- * an eighth of the heartbeat interval, from 10 ms to 1 s. The sim may not import the server,
- * so the rule is repeated here; it belongs in the core.
- */
-const tickIntervalMsBounds = { minimum: 10, maximum: 1_000, heartbeatFraction: 1 / 8 } as const;
 
 interface MutableResources {
   cpuCores: number;
@@ -271,18 +268,9 @@ export class Simulation implements EventHandler {
         ),
     );
     const tickSetting = fleet.scenario.server.tickIntervalMs;
+    // Unless the scenario says otherwise, tick as the real server does.
     this.#tickIntervalMs = Float64Array.from(fleet.groups, (group) =>
-      tickSetting > 0
-        ? tickSetting
-        : Math.min(
-            tickIntervalMsBounds.maximum,
-            Math.max(
-              tickIntervalMsBounds.minimum,
-              Math.round(
-                group.detector.heartbeatIntervalMs * tickIntervalMsBounds.heartbeatFraction,
-              ),
-            ),
-          ),
+      tickSetting > 0 ? tickSetting : detectorTickIntervalMs(group.detector),
     );
 
     this.#instanceNode = Int32Array.from(fleet.instances, (instance) => instance.primaryNodeIndex);

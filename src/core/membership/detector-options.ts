@@ -170,6 +170,16 @@ export function detectorOptionsFor(
   return options;
 }
 
+/**
+ * How often a server should tick the detector: an eighth of the heartbeat interval, from 10 ms
+ * to 1 s — fine enough that ticking adds little to detection time, coarse enough that ticking
+ * 10,000 nodes stays cheap. The server and the simulator both use it, so simulated detection
+ * times are the server's.
+ */
+export function detectorTickIntervalMs(options: DetectorOptions): number {
+  return Math.min(1_000, Math.max(10, Math.round(options.heartbeatIntervalMs / 8)));
+}
+
 /** Standard-normal quantiles for the two thresholds, computed once per options object. */
 export interface PhiQuantiles {
   readonly suspect: number;

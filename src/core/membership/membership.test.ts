@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   detectorOptionsFor,
   detectorPresets,
+  detectorTickIntervalMs,
   DetectorOptionsError,
   type DetectorOptions,
 } from "./detector-options.ts";
@@ -60,6 +61,21 @@ describe("detector presets", () => {
   ])("rejects overrides %j", (overrides, message) => {
     expect(() => detectorOptionsFor("lan", overrides)).toThrow(DetectorOptionsError);
     expect(() => detectorOptionsFor("lan", overrides)).toThrow(message);
+  });
+});
+
+describe("detectorTickIntervalMs", () => {
+  it.each([
+    ["lan", 25],
+    ["wan", 125],
+    ["cellular", 625],
+    ["documents", 1_000],
+  ] as const)("ticks %s every %i ms", (preset, expectedMs) => {
+    expect(detectorTickIntervalMs(detectorOptionsFor(preset))).toBe(expectedMs);
+  });
+
+  it("never ticks more often than every 10 ms", () => {
+    expect(detectorTickIntervalMs(detectorOptionsFor("lan", { heartbeatIntervalMs: 20 }))).toBe(10);
   });
 });
 
