@@ -68,45 +68,46 @@ async function connect(agent: SimulatedAgent): Promise<void> {
   agent.socket = socket;
 }
 
+let sent = 0;
+let closed = 0;
+let nextIndex = 0;
+const senderStartedAtMs = Date.now();
+// Heartbeats start with the ramp: a node registered early must not go silent while the
+// others connect. Agent i is due at (i / N) of every interval; unconnected ones are skipped.
+const sender = setInterval(() => {
+  const dueCount = Math.floor(((Date.now() - senderStartedAtMs) / intervalMs) * agentCount) + 1;
+  for (; nextIndex < dueCount; nextIndex += 1) {
+    const agent = agents[nextIndex % agentCount];
+    if (agent?.socket?.readyState !== WebSocket.OPEN) continue;
+    agent.sequence += 1;
+    agent.socket.send(
+      JSON.stringify({
+        type: "heartbeat",
+        sequence: agent.sequence,
+        metrics: { ...metrics, measuredAtMs: Date.now() },
+      }),
+    );
+    sent += 1;
+  }
+}, sendTickMs);
+
 const rampStartedAtMs = Date.now();
 for (let start = 0; start < agents.length; start += rampConcurrency) {
   await Promise.all(agents.slice(start, start + rampConcurrency).map(connect));
+  if ((start / rampConcurrency) % 20 === 0) {
+    process.stderr.write(
+      `[load-generator] ${start + rampConcurrency} of ${agentCount} connected\n`,
+    );
+  }
 }
 const rampMs = Date.now() - rampStartedAtMs;
-
-let sent = 0;
-let closed = 0;
 for (const agent of agents) agent.socket?.on("close", () => (closed += 1));
-const startedAtMs = Date.now();
-let nextIndex = 0;
-await new Promise<void>((resolve) => {
-  const timer = setInterval(() => {
-    const elapsedMs = Date.now() - startedAtMs;
-    if (elapsedMs >= durationMs) {
-      clearInterval(timer);
-      resolve();
-      return;
-    }
-    // Every agent sends once per interval; agent i is due at (i / N) of the interval.
-    const dueCount = Math.floor((elapsedMs / intervalMs) * agentCount) + 1;
-    for (; nextIndex < dueCount; nextIndex += 1) {
-      const agent = agents[nextIndex % agentCount];
-      if (agent?.socket?.readyState !== WebSocket.OPEN) continue;
-      agent.sequence += 1;
-      agent.socket.send(
-        JSON.stringify({
-          type: "heartbeat",
-          sequence: agent.sequence,
-          metrics: { ...metrics, measuredAtMs: Date.now() },
-        }),
-      );
-      sent += 1;
-    }
-  }, sendTickMs);
-});
+const sentBeforeSteadyState = sent;
+await new Promise((resolve) => setTimeout(resolve, durationMs));
+clearInterval(sender);
 
 process.stdout.write(
-  `${JSON.stringify({ agents: agentCount, intervalMs, durationMs, rampMs, heartbeatsSent: sent, channelsClosed: closed })}\n`,
+  `${JSON.stringify({ agents: agentCount, intervalMs, durationMs, rampMs, heartbeatsSent: sent - sentBeforeSteadyState, channelsClosed: closed })}\n`,
 );
 for (const agent of agents) agent.socket?.terminate();
 process.exit(0);

@@ -281,7 +281,9 @@ async function measureServerLoad(agentCount: number, seconds: number) {
       if (list.nodes.length >= agentCount) break;
       await wait(500);
     }
+    log(`load: ${agentCount} agents connected; warming up for ${warmupSeconds} s`);
     await wait(warmupSeconds * 1_000);
+    log(`load: measuring for ${seconds} s`);
     const before = processUsage(server.child.pid ?? 0);
     const startedAtMs = Date.now();
     await wait(seconds * 1_000);

@@ -24,6 +24,7 @@ export class NodeDirectory {
   readonly #logger: Logger;
   readonly #records = new Map<string, NodeRecord>();
   readonly #dirty = new Set<string>();
+  readonly #statusChanged = new Set<string>();
 
   constructor(store: Store, logger: Logger) {
     this.#store = store;
@@ -84,18 +85,28 @@ export class NodeDirectory {
     this.#dirty.add(nodeId);
   }
 
-  /** Records a status change and writes it through at once. */
+  /**
+   * Records a status change and writes it through without waiting for the periodic flush.
+   * Changes made in the same turn of the event loop (a zone going dark) share one transaction.
+   */
   setStatus(nodeId: string, status: string, atMs: number): void {
     const record = this.#records.get(nodeId);
     if (record === undefined) return;
     record.status = status;
     record.statusSinceMs = atMs;
     this.#dirty.delete(nodeId);
-    this.#store.saveNodes([record]).catch((error: unknown) => {
-      this.#dirty.add(nodeId);
+    this.#statusChanged.add(nodeId);
+    if (this.#statusChanged.size === 1) queueMicrotask(() => this.#writeStatusChanges());
+  }
+
+  #writeStatusChanges(): void {
+    const batch = [...this.#statusChanged].flatMap((nodeId) => this.#records.get(nodeId) ?? []);
+    this.#statusChanged.clear();
+    this.#store.saveNodes(batch).catch((error: unknown) => {
+      for (const record of batch) this.#dirty.add(record.id);
       this.#logger.error(
-        { err: error, node: nodeId },
-        "could not store a status change; will retry",
+        { err: error, nodes: batch.length },
+        "could not store status changes; will retry",
       );
     });
   }
