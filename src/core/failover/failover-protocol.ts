@@ -35,7 +35,8 @@ export interface FailoverService {
   readonly plan: FailoverPlan | null;
 }
 
-const defaultDataSources: readonly DataSource[] = ["primary", "backup"];
+/** Without a plan saying otherwise: the old primary's copy if reachable, else the newest backup. */
+export const defaultDataSources: readonly DataSource[] = ["primary", "backup"];
 
 export function failoverServiceFromSpec(spec: ServiceSpec): FailoverService {
   const plan = spec.failover;

@@ -14,9 +14,9 @@ import {
 } from "../placement/placement.ts";
 import type { FailoverOptions } from "./failover-options.ts";
 import {
+  defaultDataSources,
   StepKind,
   type AlertSeverity,
-  type DataSource,
   type FailoverEffectSink,
   type FailoverHook,
   type FailoverReason,
@@ -45,11 +45,7 @@ export type AttemptStep =
   | { readonly kind: typeof StepKind.hook; readonly hookIndex: number }
   | { readonly kind: typeof StepKind.startService }
   | { readonly kind: typeof StepKind.updateRouting; readonly endpoint: string }
-  | {
-      readonly kind: typeof StepKind.verify;
-      readonly endpoint: string;
-      readonly healthPasses: number;
-    };
+  | { readonly kind: typeof StepKind.verify; readonly healthPasses: number };
 
 export interface Attempt {
   readonly node: string;
@@ -66,7 +62,8 @@ interface FailoverBase {
   readonly service: FailoverService;
   readonly reason: FailoverReason;
   readonly from: string | null;
-  readonly to: string | null;
+  /** The trigger's `to`: an operator's choice, tried before the plan's locations. */
+  readonly operatorTarget: string | null;
   readonly startedAtMs: number;
 }
 
@@ -82,6 +79,7 @@ export type ActiveFailover =
       readonly attempt: Attempt;
     });
 
+type QueuedFailover = Extract<ActiveFailover, { phase: "queued" }>;
 type AttemptingFailover = Extract<ActiveFailover, { phase: "attempting" }>;
 
 /** Everything the orchestrator knows, as JSON. */
@@ -206,7 +204,7 @@ export class FailoverOrchestrator {
       service,
       reason,
       from,
-      to: request.to ?? null,
+      operatorTarget: request.to ?? null,
       startedAtMs: atMs,
     };
     if (this.#attemptingCount < this.#options.concurrentFailoversMax) {
@@ -259,7 +257,7 @@ export class FailoverOrchestrator {
         next = { kind: StepKind.updateRouting, endpoint: report.endpoint };
         break;
       case StepKind.updateRouting:
-        next = { kind: StepKind.verify, endpoint: step.endpoint, healthPasses: 0 };
+        next = { kind: StepKind.verify, healthPasses: 0 };
         break;
       case StepKind.verify:
         // Only passing health checks complete verify: a bare success is no evidence of health.
@@ -381,7 +379,9 @@ export class FailoverOrchestrator {
     const tried = [...failover.tried];
     const steps = [...failover.steps];
     const named: { node: string; via: "operator" | "plan" }[] = [];
-    if (failover.to !== null) named.push({ node: failover.to, via: "operator" });
+    if (failover.operatorTarget !== null) {
+      named.push({ node: failover.operatorTarget, via: "operator" });
+    }
     for (const node of service.plan?.backups ?? []) named.push({ node, via: "plan" });
 
     let chosen: { node: string; via: LocationSource } | undefined;
@@ -633,11 +633,8 @@ export class FailoverOrchestrator {
   }
 }
 
-type QueuedFailover = Extract<ActiveFailover, { phase: "queued" }>;
 /** An attempting failover between two attempts: the last one ended, the next is not chosen. */
 type BetweenAttempts = Omit<AttemptingFailover, "phase" | "attempt">;
-
-const defaultDataSources: readonly DataSource[] = ["primary", "backup"];
 
 function addResources(left: Resources | undefined, right: Resources): Resources {
   const sum = { cpuCores: 0, memoryMb: 0, storageGb: 0, networkMbps: 0 };
