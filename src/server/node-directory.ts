@@ -24,7 +24,8 @@ export class NodeDirectory {
   readonly #logger: Logger;
   readonly #records = new Map<string, NodeRecord>();
   readonly #dirty = new Set<string>();
-  readonly #statusChanged = new Set<string>();
+  readonly #writeQueue = new Map<string, NodeRecord>();
+  #writeWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
 
   constructor(store: Store, logger: Logger) {
     this.#store = store;
@@ -73,7 +74,7 @@ export class NodeDirectory {
     };
     this.#records.set(record.id, record);
     this.#dirty.delete(record.id);
-    await this.#store.saveNodes([record]);
+    await this.#writeThrough(record);
     return record;
   }
 
@@ -85,34 +86,47 @@ export class NodeDirectory {
     this.#dirty.add(nodeId);
   }
 
-  /**
-   * Records a status change and writes it through without waiting for the periodic flush.
-   * Changes made in the same turn of the event loop (a zone going dark) share one transaction.
-   */
+  /** Records a status change and writes it through without waiting for the periodic flush. */
   setStatus(nodeId: string, status: string, atMs: number): void {
     const record = this.#records.get(nodeId);
     if (record === undefined) return;
     record.status = status;
     record.statusSinceMs = atMs;
     this.#dirty.delete(nodeId);
-    this.#statusChanged.add(nodeId);
-    if (this.#statusChanged.size === 1) queueMicrotask(() => this.#writeStatusChanges());
-  }
-
-  #writeStatusChanges(): void {
-    const batch = [...this.#statusChanged].flatMap((nodeId) => this.#records.get(nodeId) ?? []);
-    this.#statusChanged.clear();
-    this.#store.saveNodes(batch).catch((error: unknown) => {
-      for (const record of batch) this.#dirty.add(record.id);
+    this.#writeThrough(record).catch((error: unknown) => {
+      this.#dirty.add(nodeId);
       this.#logger.error(
-        { err: error, nodes: batch.length },
-        "could not store status changes; will retry",
+        { err: error, node: nodeId },
+        "could not store a status change; will retry",
       );
     });
   }
 
+  /**
+   * Group commit: records written through in the same turn of the event loop (a burst of
+   * registrations, a zone going dark) share one transaction; each caller learns when its
+   * record is durable.
+   */
+  #writeThrough(record: NodeRecord): Promise<void> {
+    this.#writeQueue.set(record.id, record);
+    if (this.#writeQueue.size === 1) setImmediate(() => this.#writeQueued());
+    return new Promise((resolve, reject) => this.#writeWaiters.push({ resolve, reject }));
+  }
+
+  #writeQueued(): void {
+    const batch = [...this.#writeQueue.values()];
+    const waiters = this.#writeWaiters;
+    this.#writeQueue.clear();
+    this.#writeWaiters = [];
+    this.#store.saveNodes(batch).then(
+      () => waiters.forEach((waiter) => waiter.resolve()),
+      (error: unknown) => waiters.forEach((waiter) => waiter.reject(error)),
+    );
+  }
+
   async remove(nodeId: string): Promise<boolean> {
     this.#dirty.delete(nodeId);
+    this.#writeQueue.delete(nodeId);
     const existed = this.#records.delete(nodeId);
     await this.#store.deleteNode(nodeId);
     return existed;
