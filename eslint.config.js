@@ -9,7 +9,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ["*.js", "bin/*.js", "scripts/*.mjs"] },
+        projectService: { allowDefaultProject: ["*.js", "bin/*.js", "scripts/*.mjs", "examples/services/*.mjs"] },
         tsconfigRootDir: import.meta.dirname,
       },
     },
