@@ -146,19 +146,28 @@ export class FailureDetection {
         return;
       }
       case "probe":
-        this.#probe(effect.nodeId);
+        this.#probe(effect.nodeId, effect.attempts);
         return;
     }
   }
 
-  #probe(nodeId: string): void {
+  /** Probes over `attempts` separate connections at once; the best answer counts. */
+  #probe(nodeId: string, attempts: number): void {
     const agentUrl = this.#components.directory.get(nodeId)?.agentUrl;
-    if (agentUrl === null || agentUrl === undefined || this.#probesInFlight >= probesInFlightMax)
-      return;
-    this.#probesInFlight += 1;
+    if (agentUrl === null || agentUrl === undefined) return;
+    if (this.#probesInFlight + attempts > probesInFlightMax) return;
+    this.#probesInFlight += attempts;
     const timeoutMs = this.#membership.options.probeTimeoutMs;
-    void this.#components.prober(agentUrl, timeoutMs).then((answer) => {
-      this.#probesInFlight -= 1;
+    const probes = Array.from({ length: attempts }, () =>
+      this.#components.prober(agentUrl, timeoutMs),
+    );
+    void Promise.all(probes).then((answers) => {
+      this.#probesInFlight -= attempts;
+      const answer = answers.includes("alive")
+        ? "alive"
+        : answers.includes("refused")
+          ? "refused"
+          : undefined;
       this.#components.metrics.probes.inc({ answer: answer ?? "none" });
       if (answer !== undefined)
         this.#membership.probeAnswered(nodeId, answer, this.#components.clock.nowMs());

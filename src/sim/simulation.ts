@@ -578,7 +578,10 @@ export class Simulation implements EventHandler {
     if (node === undefined) throw new Error(`membership reported unknown node ${effect.nodeId}`);
     switch (effect.type) {
       case "probe":
-        this.#network.send(node, Direction.fromServer, Message.probeRequest);
+        // Each attempt is its own connection, lost or delivered on its own.
+        for (let attempt = 0; attempt < effect.attempts; attempt += 1) {
+          this.#network.send(node, Direction.fromServer, Message.probeRequest);
+        }
         return;
       case "transition": {
         const candidate = this.#candidates[node];

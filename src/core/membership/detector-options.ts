@@ -40,6 +40,11 @@ export interface DetectorOptions {
   readonly startupGraceMs: number;
   /** A probe not answered within this is a failed probe. */
   readonly probeTimeoutMs: number;
+  /**
+   * Probes sent at once to a suspect, each over its own connection; it is convicted only if
+   * none answers. On a lossy link one lost probe must not convict a live node.
+   */
+  readonly probeAttempts: number;
   /** A suspect that answered a probe is probed again this often until heartbeats resume. */
   readonly reprobeIntervalMs: number;
 }
@@ -58,6 +63,7 @@ const lanDefaults: DetectorOptions = {
   readmitHeartbeats: 3,
   startupGraceMs: 5_000,
   probeTimeoutMs: 250,
+  probeAttempts: 2,
   reprobeIntervalMs: 1_000,
 };
 
@@ -80,6 +86,7 @@ const cellularDefaults: DetectorOptions = {
   acceptablePauseMs: 5_000,
   startupGraceMs: 60_000,
   probeTimeoutMs: 5_000,
+  probeAttempts: 3,
   reprobeIntervalMs: 15_000,
 };
 
@@ -137,6 +144,7 @@ export function detectorOptionsFor(
     "windowSize",
     "readmitHeartbeats",
     "probeTimeoutMs",
+    "probeAttempts",
     "reprobeIntervalMs",
   ];
   for (const key of positive) {
@@ -160,6 +168,11 @@ export function detectorOptionsFor(
   if (options.convictPhi > 16) {
     throw new DetectorOptionsError(
       `detection.convictPhi must be at most 16, got ${options.convictPhi}`,
+    );
+  }
+  if (!Number.isInteger(options.probeAttempts) || options.probeAttempts > 8) {
+    throw new DetectorOptionsError(
+      `detection.probeAttempts must be an integer from 1 to 8, got ${options.probeAttempts}`,
     );
   }
   if (!Number.isInteger(options.readmitHeartbeats)) {

@@ -105,6 +105,7 @@ describe("membership on the lan preset", () => {
     expect(suspectedAtMs - lastMs).toBeLessThan(700);
     expect(failedAtMs - lastMs).toBeLessThan(1_000);
     expect(h.probes()).toEqual([suspectedAtMs]);
+    expect(h.effects.find((effect) => effect.type === "probe")).toMatchObject({ attempts: 2 });
   });
 
   it("never convicts a suspect that answers its probes, and re-probes it", () => {

@@ -29,8 +29,16 @@ export type MembershipEffect =
       readonly atMs: number;
       readonly reason: TransitionReason;
     }
-  /** Ask the runtime to probe the node; answer with `probeAnswered` (silence is a timeout). */
-  | { readonly type: "probe"; readonly nodeId: string; readonly atMs: number };
+  /**
+   * Ask the runtime to probe the node `attempts` times at once; answer with `probeAnswered`
+   * (the first answer counts; silence from all of them is a timeout).
+   */
+  | {
+      readonly type: "probe";
+      readonly nodeId: string;
+      readonly atMs: number;
+      readonly attempts: number;
+    };
 
 export type EffectSink = (effect: MembershipEffect) => void;
 
@@ -342,7 +350,7 @@ export class Membership {
   #startProbe(nodeId: string, node: NodeHealth, atMs: number): void {
     if (!node.probeable || node.probeStartedAtMs !== undefined) return;
     node.probeStartedAtMs = atMs;
-    this.#emit({ type: "probe", nodeId, atMs });
+    this.#emit({ type: "probe", nodeId, atMs, attempts: this.#options.probeAttempts });
   }
 
   #clearSuspicion(node: NodeHealth): void {
