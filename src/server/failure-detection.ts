@@ -6,7 +6,7 @@ import {
   type MembershipEffect,
   type NodeHealthView,
 } from "../core/membership/membership.ts";
-import type { DetectorOptions } from "../core/membership/detector-options.ts";
+import { detectorTickIntervalMs, type DetectorOptions } from "../core/membership/detector-options.ts";
 import { isNodeStatus, NodeStatus } from "../core/membership/node-status.ts";
 import type { CancelTimer, Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
@@ -27,11 +27,6 @@ export interface FailureDetectionComponents {
 /** Probes in flight at once; a mass outage must not open thousands of sockets. */
 export const probesInFlightMax = 512;
 
-/** How often the detector is ticked: fine enough for sub-second detection on a LAN. */
-export function tickIntervalMsFor(options: DetectorOptions): number {
-  return Math.min(1_000, Math.max(10, Math.round(options.heartbeatIntervalMs / 8)));
-}
-
 export class FailureDetection {
   readonly #components: FailureDetectionComponents;
   readonly #membership: Membership;
@@ -41,7 +36,7 @@ export class FailureDetection {
 
   constructor(options: DetectorOptions, components: FailureDetectionComponents) {
     this.#components = components;
-    this.#tickIntervalMs = tickIntervalMsFor(options);
+    this.#tickIntervalMs = detectorTickIntervalMs(options);
     this.#membership = new Membership(options, components.clock.nowMs(), (effect) =>
       this.#apply(effect),
     );
