@@ -23,6 +23,7 @@ const exitBadInput = 2;
 export function registerSimCommands(program: Command): void {
   program
     .command("sim")
+    .summary("run the control logic on a simulated fleet (seeded, reproducible)")
     .description(
       "Run the real failure detector and placement on a simulated fleet in virtual time.\n" +
         "Same scenario, seed and duration give a byte-identical --json report.\n\n" +

@@ -71,6 +71,7 @@ async function validate(file: string, options: { json?: boolean }): Promise<void
 export function registerSpecCommands(program: Command): void {
   const spec = program
     .command("spec")
+    .summary("validate a fleet spec; print its JSON Schema")
     .description("Check fleet spec files and print the JSON Schema editors use to check them.")
     .addHelpText(
       "after",
