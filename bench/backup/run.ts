@@ -10,7 +10,7 @@ import { createCipheriv, createHash } from "node:crypto";
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, stat, writeFile, open } from "node:fs/promises";
-import { availableParallelism, cpus, tmpdir } from "node:os";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
@@ -194,6 +194,8 @@ async function directoryBytes(directory: string): Promise<number> {
 
 interface Measurement {
   seconds: number;
+  /** User plus system CPU time: the fairer figure when other work shares the machine. */
+  cpuSeconds: number;
   peakRssBytes: number;
 }
 
@@ -205,7 +207,7 @@ function measure(
 ): Promise<Measurement> {
   return new Promise((resolvePromise, reject) => {
     const startMs = performance.now();
-    const child = spawn("/usr/bin/time", ["-f", "%M", command, ...commandArguments], {
+    const child = spawn("/usr/bin/time", ["-f", "%M %U %S", command, ...commandArguments], {
       cwd: options.cwd,
       env: { ...process.env, ...options.env },
       stdio: ["ignore", "ignore", "pipe"],
@@ -221,8 +223,14 @@ function measure(
             `${command} ${commandArguments.join(" ")} exited ${exitCode}:\n${stderr.slice(-2000)}`,
           ),
         );
-      const lastLine = stderr.trim().split("\n").at(-1) ?? "0";
-      resolvePromise({ seconds, peakRssBytes: Number(lastLine) * 1024 });
+      const [peakRssKibibytes = "0", userSeconds = "0", systemSeconds = "0"] = (
+        stderr.trim().split("\n").at(-1) ?? ""
+      ).split(" ");
+      resolvePromise({
+        seconds,
+        cpuSeconds: Number(userSeconds) + Number(systemSeconds),
+        peakRssBytes: Number(peakRssKibibytes) * 1024,
+      });
     });
   });
 }
@@ -364,7 +372,7 @@ async function main(): Promise<void> {
       const measurement = await work(tool);
       (partial.get(tool.name) as Partial<ToolResult>)[key] = measurement;
       process.stderr.write(
-        `${measurement.seconds.toFixed(1)} s, ${(measurement.peakRssBytes / mebibyte).toFixed(0)} MiB peak RSS\n`,
+        `${measurement.seconds.toFixed(1)} s, ${measurement.cpuSeconds.toFixed(1)} s CPU, ${(measurement.peakRssBytes / mebibyte).toFixed(0)} MiB peak RSS\n`,
       );
     }
   };
@@ -435,6 +443,7 @@ async function main(): Promise<void> {
       : undefined;
   const report = {
     benchmark: "backup",
+    loadAverageAtEnd: loadavg(),
     date: new Date().toISOString(),
     machine: {
       cpus: availableParallelism(),
@@ -466,7 +475,8 @@ function markdownTable(
   const names = Object.keys(results);
   const row = (label: string, value: (result: ToolResult) => string) =>
     `| ${label} | ${names.map((name) => value(results[name] as ToolResult)).join(" | ")} |`;
-  const seconds = (measurement: Measurement) => `${measurement.seconds.toFixed(1)} s`;
+  const seconds = (measurement: Measurement) =>
+    `${measurement.seconds.toFixed(1)} s (${measurement.cpuSeconds.toFixed(1)} s CPU)`;
   return [
     `Dataset: ${(dataset.bytes / mebibyte / 1024).toFixed(2)} GiB in ${dataset.files} files; incremental after changing ${dataset.changedFiles} files.`,
     "",

@@ -17,7 +17,7 @@ import type {
 import { findParentSnapshot } from "../../core/backup/snapshot-selection.ts";
 import type { SealedBlob } from "./blob-codec.ts";
 import { computeBlobId } from "./crypto.ts";
-import { InlineContentSaver } from "./content-saver.ts";
+import { InlineContentSaver, SmallFileSaver } from "./content-saver.ts";
 import type { ChunkSink, ContentSaver } from "./content-saver.ts";
 import { errorCode } from "./directory-blob-store.ts";
 import { withLock } from "./lock.ts";
@@ -170,6 +170,21 @@ export async function backup(
       if (next !== undefined) next(saver);
       else idleSavers.push(saver);
     };
+    const saveWithSaver = async (
+      path: string,
+    ): Promise<{ content: string[]; bytesRead: number }> => {
+      const saver = await takeSaver();
+      try {
+        return await saver.saveFile(path, sink);
+      } finally {
+        giveBack(saver);
+      }
+    };
+    const smallFileSaver = new SmallFileSaver(
+      repository.keys,
+      repository.chunkerParameters,
+      repository.createCompressor(),
+    );
     const progress: BackupProgress = { filesDone: 0, bytesDone: 0, currentPath: "" };
     const compressor = repository.createCompressor();
 
@@ -233,16 +248,16 @@ export async function backup(
         content = previous.content;
         summary.filesUnmodified++;
       } else {
-        const saver = await takeSaver();
+        progress.currentPath = path;
         try {
-          progress.currentPath = path;
-          const saved = await saver.saveFile(path, sink);
+          const saved =
+            (sizeBytes < repository.config.chunkSizeBytesMin
+              ? await smallFileSaver.saveFile(path, sink)
+              : undefined) ?? (await saveWithSaver(path));
           content = saved.content;
           summary.bytesProcessed += saved.bytesRead;
         } catch (error) {
           throw sourceError(error, path);
-        } finally {
-          giveBack(saver);
         }
         if (previous === undefined) summary.filesNew++;
         else summary.filesChanged++;

@@ -49,14 +49,26 @@ export function sealBlob(
   };
 }
 
-/** Decrypts, decompresses and checks the id of one blob; any mismatch names pack and blob. */
+/** Bounds what reading one blob allocates; chunks are at most 8 MiB, trees far less. */
+const blobRawBytesMax = 256 * 1024 * 1024;
+
+/**
+ * Decrypts, decompresses and checks the id of one blob; any mismatch names pack and blob.
+ * With `scratch`, a compressed blob's plaintext is a view of it, valid until its next use.
+ */
 export function openBlob(
   keys: Keys,
   blob: IndexedBlob,
   sealed: Uint8Array,
   packName: string,
+  scratch?: Buffer,
 ): Buffer {
   const objectName = `${blob.type} blob ${blob.id} in ${packName}`;
+  if (blob.rawLengthBytes > blobRawBytesMax)
+    throw new CorruptObjectError(
+      objectName,
+      `claims ${blob.rawLengthBytes} bytes, more than ${blobRawBytesMax}`,
+    );
   if (sealed.length !== blob.lengthBytes)
     throw new CorruptObjectError(
       objectName,
@@ -69,7 +81,7 @@ export function openBlob(
     objectName,
   );
   const plaintext = blob.compressed
-    ? decompressBlob(stored, blob.rawLengthBytes, objectName)
+    ? decompressBlob(stored, blob.rawLengthBytes, objectName, scratch)
     : stored;
   if (plaintext.length !== blob.rawLengthBytes)
     throw new CorruptObjectError(

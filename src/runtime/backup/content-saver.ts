@@ -1,6 +1,7 @@
 // Turns a file into deduplicated, sealed data blobs: read, chunk, id, and (for new chunks)
 // compress, encrypt and append to the pack writer. Memory per saver is one read buffer of
 // twice the largest chunk, whatever the file size.
+import { readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { findChunkLength } from "../../core/backup/chunker.ts";
 import type { ChunkerParameters } from "../../core/backup/chunker.ts";
@@ -116,5 +117,30 @@ export class InlineContentSaver implements ContentSaver {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+}
+
+/**
+ * Saves files smaller than the minimum chunk size (one blob each) on the calling thread with
+ * one synchronous read: for such files a round trip to a worker costs more than the work.
+ */
+export class SmallFileSaver {
+  constructor(
+    private readonly keys: Keys,
+    private readonly parameters: ChunkerParameters,
+    private readonly compressor: BlobCompressor,
+  ) {}
+
+  /** Undefined when the file has grown to a chunk or more since it was listed. */
+  async saveFile(
+    path: string,
+    sink: ChunkSink,
+  ): Promise<{ content: string[]; bytesRead: number } | undefined> {
+    const data = readFileSync(path);
+    if (data.length >= this.parameters.chunkSizeBytesMin) return undefined;
+    if (data.length === 0) return { content: [], bytesRead: 0 };
+    const id = computeBlobId(this.keys, data);
+    if (!sink.isKnown(id)) await sink.add(sealBlob(this.keys, this.compressor, "data", data, id));
+    return { content: [id], bytesRead: data.length };
   }
 }

@@ -90,7 +90,9 @@ export function unseal(
   decipher.setAuthTag(sealed.subarray(sealed.length - tagBytes));
   const body = decipher.update(sealed.subarray(nonceBytes, sealed.length - tagBytes));
   try {
-    return Buffer.concat([body, decipher.final()]);
+    // GCM's final() only checks the tag and returns nothing: no copy of the body.
+    const rest = decipher.final();
+    return rest.length === 0 ? body : Buffer.concat([body, rest]);
   } catch {
     throw new CorruptObjectError(
       objectName,
@@ -255,17 +257,32 @@ export class BlobCompressor {
 
 /** One decompression context per thread, reused: a fresh one per blob churns native memory. */
 const decompressor = new zstd.Decompressor();
+const decompressionContext = new zstdBinding.DCtx();
 
+/**
+ * Decompresses a blob whose size the pack header states; into `scratch` when it is large
+ * enough (restore reuses one per file being written, sparing an allocation per blob).
+ */
 export function decompressBlob(
   compressed: Uint8Array,
   rawLengthBytes: number,
   objectName: string,
+  scratch?: Buffer,
 ): Buffer {
-  const plaintext = decompressor.decompress(compressed);
-  if (plaintext.length !== rawLengthBytes)
+  const output =
+    scratch !== undefined && scratch.length >= rawLengthBytes
+      ? scratch.subarray(0, rawLengthBytes)
+      : Buffer.allocUnsafe(rawLengthBytes);
+  let producedBytes: number;
+  try {
+    producedBytes = decompressionContext.decompress(output, compressed);
+  } catch (error) {
+    throw new CorruptObjectError(objectName, `does not decompress: ${String(error)}`);
+  }
+  if (producedBytes !== rawLengthBytes)
     throw new CorruptObjectError(
       objectName,
-      `decompressed to ${plaintext.length} bytes, expected ${rawLengthBytes}`,
+      `decompressed to ${producedBytes} bytes, expected ${rawLengthBytes}`,
     );
-  return plaintext;
+  return output;
 }

@@ -259,7 +259,8 @@ export class Repository {
 
   // ---- blobs -----------------------------------------------------------------------------
 
-  async readBlob(id: string, type: BlobType): Promise<Buffer> {
+  /** The blob's verified plaintext; see `openBlob` for `scratch`. */
+  async readBlob(id: string, type: BlobType, scratch?: Buffer): Promise<Buffer> {
     const location = this.index.blobs.get(id);
     if (location === undefined)
       throw new CorruptObjectError(
@@ -274,7 +275,7 @@ export class Repository {
         throw new CorruptObjectError(packName, `is missing (needed for ${type} blob ${id})`);
       throw error;
     });
-    return openBlob(this.keys, location, sealed, packName);
+    return openBlob(this.keys, location, sealed, packName, scratch);
   }
 
   /**

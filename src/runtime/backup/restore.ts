@@ -103,9 +103,11 @@ export async function restore(
     let next = 0;
     let failed = false;
     const restoreNextFiles = async (): Promise<void> => {
+      // One decompression buffer per file being written, reused for each of its blobs.
+      const scratch = Buffer.allocUnsafe(repository.config.chunkSizeBytesMax);
       while (next < files.length && !failed) {
         const file = files[next++] as { node: FileNode; targetPath: string };
-        await restoreFile(repository, file.node, file.targetPath, (bytes) => {
+        await restoreFile(repository, file.node, file.targetPath, scratch, (bytes) => {
           progress.bytesDone += bytes;
           options.onProgress?.(progress);
         });
@@ -152,6 +154,7 @@ async function restoreFile(
   repository: Repository,
   node: FileNode,
   targetPath: string,
+  scratch: Buffer,
   onBytes: (bytes: number) => void,
 ): Promise<void> {
   const partialPath = join(dirname(targetPath), `.${node.name}.edgeward-partial`);
@@ -159,7 +162,7 @@ async function restoreFile(
   try {
     try {
       for (const blobId of node.content) {
-        const plaintext = await repository.readBlob(blobId, "data");
+        const plaintext = await repository.readBlob(blobId, "data", scratch);
         for (let written = 0; written < plaintext.length;)
           written += writeSync(descriptor, plaintext, written);
         onBytes(plaintext.length);
