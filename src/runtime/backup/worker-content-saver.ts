@@ -23,8 +23,9 @@ export type ToMain =
   | { kind: "done"; requestId: number; content: string[]; bytesRead: number }
   | { kind: "failed"; requestId: number; message: string; code: string | undefined };
 
-/** Sealed blobs a worker may send before the main thread has taken them: bounds memory. */
-const blobsInFlightMax = 4;
+/** Sealed blobs (about 1 MiB each) a worker may send before the main thread has taken them:
+ * bounds memory; 12 measured ~10 % faster than 4 on the benchmark, for ~25 MiB more RSS. */
+const blobsInFlightMax = 12;
 
 export interface WorkerScript {
   start(data: ChunkWorkerData): Worker;
