@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import type { FleetEvent, NodeListResponse } from "../../src/api/contract.ts";
 import { ApiClient } from "../../src/cli/api-client.ts";
+import { detectorOptionsFor } from "../../src/core/membership/detector-options.ts";
 import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
 import { readEndpointFile } from "../../src/runtime/endpoint-file.ts";
 
@@ -99,6 +100,8 @@ async function measureConvictions(kind: "crash" | "hang", rounds: number) {
     const fleetOf = () => JSON.parse(readFileSync(join(dir, "fleet.json"), "utf8")) as FleetFile;
     const client = new ApiClient(fleetOf().server.url);
     const stream = collectEvents(client);
+    // The server convicts nobody for silence during its startup grace period; start after it.
+    await wait(detectorOptionsFor("lan").startupGraceMs);
     const latenciesMs: number[] = [];
     const reasons: Record<string, number> = {};
     for (let round = 0; round < rounds; round += 1) {
