@@ -109,10 +109,9 @@ export interface NodeQuotas {
   networkMbps: number;
 }
 
-export interface NodeView {
+/** What the server knows and keeps about a node (also its stored record). */
+export interface NodeRecord {
   id: string;
-  status: string;
-  statusSinceMs: number;
   zone: string | null;
   tier: string | null;
   capabilities: string[];
@@ -120,11 +119,17 @@ export interface NodeView {
   quotas: NodeQuotas | null;
   agentUrl: string | null;
   incarnation: number;
+  status: string;
+  statusSinceMs: number;
   registeredAtMs: number;
   lastHeartbeatAtMs: number | null;
+  metrics: NodeMetrics | null;
+}
+
+/** A node as the API shows it: its record and the detector's view of it now. */
+export interface NodeView extends NodeRecord {
   heartbeatAgeMs: number | null;
   phi: number | null;
-  metrics: NodeMetrics | null;
 }
 
 export interface NodeListResponse {

@@ -1,24 +1,9 @@
 // The control plane's durable state behind one port: SQLite by default, an in-memory twin for
 // the simulator and tests, etcd later. One contract suite (store-contract.ts) runs against all.
 
-import type { FleetEvent, FleetEventDraft, NodeMetrics, NodeQuotas } from "../api/contract.ts";
+import type { FleetEvent, FleetEventDraft, NodeRecord } from "../api/contract.ts";
 
-/** What the server remembers about a node across restarts. */
-export interface NodeRecord {
-  id: string;
-  zone: string | null;
-  tier: string | null;
-  capabilities: string[];
-  labels: Record<string, string>;
-  quotas: NodeQuotas | null;
-  agentUrl: string | null;
-  incarnation: number;
-  status: string;
-  statusSinceMs: number;
-  registeredAtMs: number;
-  lastHeartbeatAtMs: number | null;
-  metrics: NodeMetrics | null;
-}
+export type { NodeRecord };
 
 export interface Store {
   loadNodes(): Promise<NodeRecord[]>;

@@ -152,27 +152,15 @@ export class NodeDirectory {
   }
 
   view(record: NodeRecord, health: NodeHealthView | undefined): NodeView {
+    const phi = health?.phi;
     return {
-      id: record.id,
+      ...record,
       status: health?.status ?? record.status,
       statusSinceMs: health?.statusSinceMs ?? record.statusSinceMs,
-      zone: record.zone,
-      tier: record.tier,
-      capabilities: record.capabilities,
-      labels: record.labels,
-      quotas: record.quotas,
-      agentUrl: record.agentUrl,
-      incarnation: record.incarnation,
-      registeredAtMs: record.registeredAtMs,
       lastHeartbeatAtMs: health?.lastHeartbeatAtMs ?? record.lastHeartbeatAtMs,
       heartbeatAgeMs: health?.heartbeatAgeMs ?? null,
-      phi:
-        health?.phi === undefined
-          ? null
-          : Number.isFinite(health.phi)
-            ? Math.round(health.phi * 100) / 100
-            : 99,
-      metrics: record.metrics,
+      // JSON has no Infinity: a node silent beyond the normal table reads as phi 99.
+      phi: phi === undefined ? null : Number.isFinite(phi) ? Math.round(phi * 100) / 100 : 99,
     };
   }
 }
