@@ -50,6 +50,13 @@ export function parsePositiveInteger(value: string): number {
   return number;
 }
 
+export function parseNonNegativeInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0)
+    throw new InvalidArgumentError(`expected a whole number >= 0, got "${value}"`);
+  return number;
+}
+
 /** `host:port`, where port 0 means any free port. */
 export function parseListenAddress(value: string): { host: string; port: number } {
   const separator = value.lastIndexOf(":");

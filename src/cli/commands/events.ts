@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { FleetEvent } from "../../api/contract.ts";
 import { ApiClient, resolveServerUrl, type ServerSelection } from "../api-client.ts";
-import { parsePositiveInteger } from "../options.ts";
+import { parseNonNegativeInteger, parsePositiveInteger } from "../options.ts";
 
 interface EventsCommandOptions extends ServerSelection {
   follow?: boolean;
@@ -27,9 +27,13 @@ export function registerEventsCommand(program: Command): void {
     .summary("print fleet events")
     .description(
       "Prints the fleet's events, oldest first: node status transitions (with the reason the " +
-        "detector gave) and removals. With --json, one JSON object per line, e.g. " +
-        '  {"id":7,"type":"node.status","node":"edge-1","from":"HEALTHY","to":"FAILED","atMs":1763840000000,"reason":"probe-refused"}\n' +
+        "detector gave) and removals. With --json, one JSON object per line. " +
         "With --follow it keeps printing new events as they happen until Ctrl-C.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  edgeward events --follow\n  edgeward events --json --after 120\n\nA --json line:\n" +
+        '  {"type":"node.status","node":"edge-1","from":"DEGRADED","to":"FAILED","atMs":1795376624686,"reason":"probe-refused","id":7}',
     )
     .option(
       "--dir <dir>",
@@ -38,7 +42,7 @@ export function registerEventsCommand(program: Command): void {
     .option("--server <url>", "the server's URL (default: the local fleet, then $EDGEWARD_SERVER)")
     .option("--follow", "keep printing new events")
     .option("--json", "one JSON object per line")
-    .option("--after <id>", "only events after this id", (value) => Number.parseInt(value, 10), 0)
+    .option("--after <id>", "only events after this id", parseNonNegativeInteger, 0)
     .option(
       "--limit <n>",
       "at most this many past events (without --follow)",
