@@ -73,14 +73,25 @@ const registration = (nodeId: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
+const register = (server: RunningServer, nodeId: string, extra: Record<string, unknown> = {}) =>
+  server.app.inject({
+    method: "POST",
+    url: "/v1/nodes/register",
+    payload: registration(nodeId, extra),
+  });
+
+const statusOf = async (server: RunningServer, nodeId: string) =>
+  (await server.app.inject({ method: "GET", url: `/v1/nodes/${nodeId}` })).json<NodeView>().status;
+
+const openChannel = (server: RunningServer, nodeId: string) =>
+  new WebSocket(
+    `${server.url.replace("http", "ws")}/v1/agents/connect?nodeId=${nodeId}&incarnation=1`,
+  );
+
 describe("server API", () => {
   it("registers a node, accepts its heartbeats and lists it HEALTHY", async () => {
     const server = await serverWith();
-    const registered = await server.app.inject({
-      method: "POST",
-      url: "/v1/nodes/register",
-      payload: registration("edge-1"),
-    });
+    const registered = await register(server, "edge-1");
     expect(registered.statusCode).toBe(200);
     expect(registered.json()).toMatchObject({
       nodeId: "edge-1",
@@ -156,22 +167,14 @@ describe("server API", () => {
 
   it("rejects heartbeats from a stale incarnation and stale re-registrations", async () => {
     const server = await serverWith();
-    await server.app.inject({
-      method: "POST",
-      url: "/v1/nodes/register",
-      payload: registration("edge-1", { incarnation: 2 }),
-    });
+    await register(server, "edge-1", { incarnation: 2 });
     const beat = await server.app.inject({
       method: "POST",
       url: "/v1/heartbeats",
       payload: { nodeId: "edge-1", incarnation: 1, sequence: 1 },
     });
     expect(beat.statusCode).toBe(409);
-    const older = await server.app.inject({
-      method: "POST",
-      url: "/v1/nodes/register",
-      payload: registration("edge-1", { incarnation: 1 }),
-    });
+    const older = await register(server, "edge-1", { incarnation: 1 });
     expect(older.statusCode).toBe(409);
   });
 
@@ -185,11 +188,7 @@ describe("server API", () => {
 
   it("never answers fuzzed requests with a 5xx", async () => {
     const server = await serverWith();
-    await server.app.inject({
-      method: "POST",
-      url: "/v1/nodes/register",
-      payload: registration("edge-1"),
-    });
+    await register(server, "edge-1");
     const routes = [
       "/v1/nodes/register",
       "/v1/heartbeats",
@@ -237,11 +236,7 @@ describe("failure detection through the server", () => {
   it("suspects, probes and convicts a silent node, recording node.status events", async () => {
     const { clock, advance } = manualClock(1_000_000);
     const server = await serverWith({ clock });
-    await server.app.inject({
-      method: "POST",
-      url: "/v1/nodes/register",
-      payload: registration("edge-1"),
-    });
+    await register(server, "edge-1");
     for (let sequence = 1; sequence <= 10; sequence += 1) {
       advance(200);
       await server.app.inject({
@@ -267,14 +262,8 @@ describe("failure detection through the server", () => {
 
   it("convicts at once when an agent's channel drops and its probe is refused", async () => {
     const server = await serverWith({ probeAnswer: "refused" });
-    await server.app.inject({
-      method: "POST",
-      url: "/v1/nodes/register",
-      payload: registration("edge-1"),
-    });
-    const socket = new WebSocket(
-      `${server.url.replace("http", "ws")}/v1/agents/connect?nodeId=edge-1&incarnation=1`,
-    );
+    await register(server, "edge-1");
+    const socket = openChannel(server, "edge-1");
     const welcome = await new Promise<unknown>((resolve, reject) => {
       socket.once("message", (data) => resolve(JSON.parse(messageText(data))));
       socket.once("error", reject);
@@ -285,9 +274,7 @@ describe("failure detection through the server", () => {
     const deadlineMs = Date.now() + 5_000;
     let status = "";
     while (Date.now() < deadlineMs && status !== "FAILED") {
-      status = (
-        await server.app.inject({ method: "GET", url: "/v1/nodes/edge-1" })
-      ).json<NodeView>().status;
+      status = await statusOf(server, "edge-1");
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(status).toBe("FAILED");
@@ -295,14 +282,8 @@ describe("failure detection through the server", () => {
 
   it("marks a node OFFLINE when it says goodbye on its channel", async () => {
     const server = await serverWith();
-    await server.app.inject({
-      method: "POST",
-      url: "/v1/nodes/register",
-      payload: registration("edge-1"),
-    });
-    const socket = new WebSocket(
-      `${server.url.replace("http", "ws")}/v1/agents/connect?nodeId=edge-1&incarnation=1`,
-    );
+    await register(server, "edge-1");
+    const socket = openChannel(server, "edge-1");
     const messages: unknown[] = [];
     await new Promise<void>((resolve, reject) => {
       socket.on("message", (data) => {
@@ -313,9 +294,7 @@ describe("failure detection through the server", () => {
       socket.once("error", reject);
     });
     expect(messages.at(-1)).toEqual({ type: "goodbye-acknowledged" });
-    expect(
-      (await server.app.inject({ method: "GET", url: "/v1/nodes/edge-1" })).json<NodeView>().status,
-    ).toBe("OFFLINE");
+    expect(await statusOf(server, "edge-1")).toBe("OFFLINE");
   });
 
   it("keeps nodes and statuses across a restart, and convicts nobody during the grace period", async () => {
@@ -335,11 +314,7 @@ describe("failure detection through the server", () => {
     const first = await start();
     advance(detectorOptionsFor("lan").startupGraceMs);
     for (const nodeId of ["edge-1", "edge-2"]) {
-      await first.app.inject({
-        method: "POST",
-        url: "/v1/nodes/register",
-        payload: registration(nodeId),
-      });
+      await register(first, nodeId);
     }
     await first.close();
 
@@ -355,11 +330,7 @@ describe("failure detection through the server", () => {
       ["edge-2", "HEALTHY"],
     ]);
     // edge-1 comes back within the grace period; edge-2 never does.
-    await second.app.inject({
-      method: "POST",
-      url: "/v1/nodes/register",
-      payload: registration("edge-1", { incarnation: 2 }),
-    });
+    await register(second, "edge-1", { incarnation: 2 });
     for (let sequence = 1; sequence <= 20; sequence += 1) {
       advance(200);
       await second.app.inject({
@@ -379,9 +350,7 @@ describe("failure detection through the server", () => {
 
   it("closes the channel of a node that never registered with a clear code", async () => {
     const server = await serverWith();
-    const socket = new WebSocket(
-      `${server.url.replace("http", "ws")}/v1/agents/connect?nodeId=ghost&incarnation=1`,
-    );
+    const socket = openChannel(server, "ghost");
     const code = await new Promise<number>((resolve) =>
       socket.once("close", (closeCode) => resolve(closeCode)),
     );
