@@ -1,5 +1,5 @@
 // Incremental backups, keys, locks, forget/prune and the worker threads, end to end.
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackupError } from "../../core/backup/errors.ts";
@@ -71,7 +71,7 @@ describe("incremental backup", () => {
   it("worker threads produce the same blobs as the calling thread", async () => {
     await withTemporaryDirectory(async (directory) => {
       const source = join(directory, "source");
-      await writeFiles(source, 6, 10);
+      await writeFiles(source, 10, 10);
       const store = new DirectoryBlobStore(join(directory, "repository"));
       await initTestingRepository(store);
       const threaded = await backup(await open(store), {
@@ -93,6 +93,35 @@ describe("incremental backup", () => {
         targetDirectory: target,
       });
       expect(await describeTree(join(target, "source"))).toEqual(await describeTree(source));
+      // A damaged blob in a directory repository: refused, and no partial file is left behind.
+      const repository = await open(store);
+      await repository.loadIndex();
+      const location = [...repository.index.blobs.values()].find(
+        (blob) => blob.type === "data" && blob.lengthBytes > 1000,
+      );
+      const packPath = join(
+        directory,
+        "repository",
+        "data",
+        location?.packId.slice(0, 2) ?? "",
+        location?.packId ?? "",
+      );
+      const pack = await readFile(packPath);
+      const damagedAt = (location?.offsetBytes ?? 0) + 500;
+      pack[damagedAt] = (pack[damagedAt] as number) ^ 0x01;
+      await writeFile(packPath, pack);
+      const damagedTarget = join(directory, "damaged");
+      await expect(
+        restore(await open(store), {
+          snapshotId: threaded.snapshotId,
+          targetDirectory: damagedTarget,
+        }),
+      ).rejects.toThrow(/authentication failed/);
+      expect(
+        (await readdir(join(damagedTarget, "source"))).filter((name) =>
+          name.includes("edgeward-partial"),
+        ),
+      ).toEqual([]);
     });
   });
 });

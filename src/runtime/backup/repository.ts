@@ -261,6 +261,15 @@ export class Repository {
 
   /** The blob's verified plaintext; see `openBlob` for `scratch`. */
   async readBlob(id: string, type: BlobType, scratch?: Buffer): Promise<Buffer> {
+    const { location, packName, sealed } = await this.readSealedBlob(id, type);
+    return openBlob(this.keys, location, sealed, packName, scratch);
+  }
+
+  /** Where a blob is and its still sealed bytes (a view, valid until the next read). */
+  async readSealedBlob(
+    id: string,
+    type: BlobType,
+  ): Promise<{ location: BlobLocation; packName: string; sealed: Uint8Array }> {
     const location = this.index.blobs.get(id);
     if (location === undefined)
       throw new CorruptObjectError(
@@ -275,7 +284,7 @@ export class Repository {
         throw new CorruptObjectError(packName, `is missing (needed for ${type} blob ${id})`);
       throw error;
     });
-    return openBlob(this.keys, location, sealed, packName, scratch);
+    return { location, packName, sealed };
   }
 
   /**

@@ -3,19 +3,17 @@
 // reaches its final name only once all of it has been verified.
 import { chmod, lchown, lutimes, mkdir, symlink, unlink, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import {
-  closeSync,
-  fchmodSync,
-  fchownSync,
-  futimesSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
 import { createPathFilter } from "../../core/backup/snapshot-selection.ts";
 import type { FileNode, TreeNode } from "../../core/backup/objects.ts";
 import { withLock } from "./lock.ts";
+import {
+  discardPartialFile,
+  finishFile,
+  openPartialFile,
+  partialPathOf,
+  secondsOf,
+  writeFully,
+} from "./restore-file.ts";
 import type { Repository } from "./repository.ts";
 import { errorCode } from "./directory-blob-store.ts";
 
@@ -107,10 +105,11 @@ export async function restore(
       const scratch = Buffer.allocUnsafe(repository.config.chunkSizeBytesMax);
       while (next < files.length && !failed) {
         const file = files[next++] as { node: FileNode; targetPath: string };
-        await restoreFile(repository, file.node, file.targetPath, scratch, (bytes) => {
+        const onBytes = (bytes: number) => {
           progress.bytesDone += bytes;
           options.onProgress?.(progress);
-        });
+        };
+        await restoreFile(repository, file.node, file.targetPath, scratch, onBytes);
         progress.filesDone++;
         options.onProgress?.(progress);
       }
@@ -147,8 +146,8 @@ export async function restore(
 }
 
 /**
- * Writes one file with synchronous calls: the data is already in memory, and for the many
- * small files of a typical tree, a thread-pool round trip per call costs more than the call.
+ * Writes one file. Restore stays on one thread: restore workers were built and measured,
+ * and the copies and messages to move blobs to them cost more than the parallelism gained.
  */
 async function restoreFile(
   repository: Repository,
@@ -157,34 +156,19 @@ async function restoreFile(
   scratch: Buffer,
   onBytes: (bytes: number) => void,
 ): Promise<void> {
-  const partialPath = join(dirname(targetPath), `.${node.name}.edgeward-partial`);
-  const descriptor = openSync(partialPath, "w", 0o600);
+  const partialPath = partialPathOf(targetPath, node.name);
+  const descriptor = openPartialFile(partialPath);
   try {
-    try {
-      for (const blobId of node.content) {
-        const plaintext = await repository.readBlob(blobId, "data", scratch);
-        for (let written = 0; written < plaintext.length;)
-          written += writeSync(descriptor, plaintext, written);
-        onBytes(plaintext.length);
-      }
-      // Metadata through the open descriptor: no path lookups, and before the rename.
-      if (process.getuid?.() === 0) fchownSync(descriptor, node.uid, node.gid);
-      fchmodSync(descriptor, node.mode);
-      const mtimeSeconds = secondsOf(node.mtimeNs);
-      futimesSync(descriptor, mtimeSeconds, mtimeSeconds);
-    } finally {
-      closeSync(descriptor);
+    for (const blobId of node.content) {
+      const plaintext = await repository.readBlob(blobId, "data", scratch);
+      writeFully(descriptor, plaintext);
+      onBytes(plaintext.length);
     }
-    renameSync(partialPath, targetPath);
+    finishFile(descriptor, node, partialPath, targetPath);
   } catch (error) {
-    // Never leave unverified bytes behind, not even under the temporary name.
-    rmSync(partialPath, { force: true });
+    discardPartialFile(descriptor, partialPath);
     throw error;
   }
-}
-
-function secondsOf(mtimeNs: string): number {
-  return Number(BigInt(mtimeNs) / 1000n) / 1e6;
 }
 
 async function applyMetadata(node: TreeNode, path: string): Promise<void> {

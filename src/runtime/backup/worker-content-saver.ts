@@ -1,9 +1,9 @@
 // The main thread's side of a chunk worker: sends it file paths and feeds the sealed blobs it
 // returns to the backup's sink. Pays on multi-core machines, where hashing, zstd and AES of
 // one file run beside another's and beside the main thread's packing and writing.
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { workerScript } from "./worker-script.ts";
+import type { WorkerScript } from "./worker-script.ts";
 import type { RepositoryConfig, KeyRing } from "../../core/backup/objects.ts";
 import type { PackHeaderEntry } from "../../core/backup/pack-format.ts";
 import type { ChunkSink, ContentSaver } from "./content-saver.ts";
@@ -27,25 +27,9 @@ export type ToMain =
  * bounds memory; 12 measured ~10 % faster than 4 on the benchmark, for ~25 MiB more RSS. */
 const blobsInFlightMax = 12;
 
-export interface WorkerScript {
-  start(data: ChunkWorkerData): Worker;
-}
-
-/**
- * Where the worker's code is: beside this module when running from source (loaded through
- * tsx, since a worker does not inherit the parent's module hooks), or `chunk-worker.mjs`
- * beside the bundle. Undefined when neither exists; the backup then runs on the calling thread.
- */
-export function chunkWorkerScript(): WorkerScript | undefined {
-  if (import.meta.url.endsWith(".ts")) {
-    const source = new URL("./chunk-worker.ts", import.meta.url).href;
-    const bootstrap = `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => tsx.tsImport(${JSON.stringify(source)}, ${JSON.stringify(source)}))`;
-    return { start: (data) => new Worker(bootstrap, { eval: true, workerData: data }) };
-  }
-  const bundled = new URL("./chunk-worker.mjs", import.meta.url);
-  return existsSync(fileURLToPath(bundled))
-    ? { start: (data) => new Worker(bundled, { workerData: data }) }
-    : undefined;
+/** The chunk worker's code, or undefined when it is not available. */
+export function chunkWorkerScript(): WorkerScript<ChunkWorkerData> | undefined {
+  return workerScript<ChunkWorkerData>("chunk-worker");
 }
 
 interface PendingRequest {
@@ -62,7 +46,7 @@ export class WorkerContentSaver implements ContentSaver {
   private nextRequestId = 0;
   private failure: Error | undefined;
 
-  constructor(repository: Repository, script: WorkerScript) {
+  constructor(repository: Repository, script: WorkerScript<ChunkWorkerData>) {
     const data: ChunkWorkerData = {
       keyRing: repository.keys.ring,
       config: repository.config,
