@@ -10,7 +10,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 await build({
   // One entry, with the server, agent and other heavy commands split into chunks loaded on
   // demand, so an agent process never loads fastify.
-  entryPoints: { edgeward: join(root, "src/cli/main.ts") },
+  // The backup engine's worker thread is an entry of its own, beside the chunks that load it.
+  entryPoints: {
+    edgeward: join(root, "src/cli/main.ts"),
+    "chunks/chunk-worker": join(root, "src/runtime/backup/chunk-worker.ts"),
+  },
   outdir: join(root, "dist"),
   outExtension: { ".js": ".mjs" },
   chunkNames: "chunks/[name]-[hash]",
