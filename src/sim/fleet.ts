@@ -13,6 +13,7 @@ import {
   type PlacementRequest,
   type Resources,
 } from "../core/placement/placement.ts";
+import type { FailoverCondition } from "../core/spec/service-schema.ts";
 import {
   ScenarioError,
   type LinkProfileSpec,
@@ -52,6 +53,10 @@ export interface FleetService {
   readonly name: string;
   readonly request: PlacementRequest;
   readonly startMs: number;
+  /** What sync_data copies to a new location. */
+  readonly dataMb: number;
+  /** The conditions its failover plan reacts to. */
+  readonly conditions: readonly FailoverCondition[];
 }
 
 /** One running copy of a service: a singleton with its own failover plan. */
@@ -176,6 +181,8 @@ export function buildFleet(scenario: Scenario, options: FleetOptions = {}): Flee
       name: spec.name,
       request: { requiredCapabilities: spec.requires, demand: spec.demand },
       startMs: spec.startSeconds * 1_000,
+      dataMb: spec.dataMb,
+      conditions: spec.failover.conditions,
     });
     let primaries: readonly number[] = [];
     if ("perNodeOf" in spec.runsOn) {

@@ -72,6 +72,12 @@ export interface SimulationReport {
     readonly placements: Readonly<Record<string, number>>;
     readonly staleCopiesFenced: number;
     readonly staleCopySeconds: number;
+    /** Failovers the orchestrator ended, by status. */
+    readonly records: Readonly<Record<string, number>>;
+    /** Each step of the orchestrator that succeeded, in ms, and how often it failed or timed out. */
+    readonly stepsMs: Readonly<Record<string, Distribution & { failed: number }>>;
+    /** Plan locations the orchestrator skipped as ineligible (down, full, missing a capability). */
+    readonly ineligibleLocations: number;
   };
   readonly services: readonly ServiceResult[];
   readonly objectives: readonly ObjectiveResult[];
@@ -237,12 +243,41 @@ export function buildReport(
       placements: { ...measured.placements },
       staleCopiesFenced: measured.staleCopies.fenced,
       staleCopySeconds: round(measured.staleCopies.runningMs / 1_000, 3),
+      records: { ...measured.failoverRecordsByStatus },
+      stepsMs: stepDistributions(measured.stepMsByName, measured.stepFailuresByName),
+      ineligibleLocations: measured.ineligibleLocations,
     },
     services,
     objectives: objectiveResults,
     invariants,
     network: { ...measured.network },
   };
+}
+
+/** In the order the orchestrator runs them, then hooks by name. */
+const stepOrder = [
+  "prepare_target",
+  "sync_data",
+  "start_service",
+  "update_routing",
+  "verify",
+] as const;
+
+function stepDistributions(
+  msByName: Readonly<Record<string, readonly number[]>>,
+  failuresByName: Readonly<Record<string, number>>,
+): Record<string, Distribution & { failed: number }> {
+  const names = new Set([...Object.keys(msByName), ...Object.keys(failuresByName)]);
+  const ordered = [
+    ...stepOrder.filter((name) => names.has(name)),
+    ...[...names].filter((name) => !(stepOrder as readonly string[]).includes(name)).sort(),
+  ];
+  return Object.fromEntries(
+    ordered.map((name) => [
+      name,
+      { ...distribution(msByName[name] ?? [], 1), failed: failuresByName[name] ?? 0 },
+    ]),
+  );
 }
 
 function invariantResult(checker: InvariantChecker): InvariantResult {
@@ -292,8 +327,15 @@ export function renderReport(report: SimulationReport): string {
   );
   const placements = report.failover.placements;
   lines.push(
-    `  placements: ${placements.viaPlan} by plan, ${placements.viaRule} by rule, ${placements.noCandidate} found no room, ${placements.startFailures} starts failed`,
+    `  placements: ${placements.viaPlan} by plan, ${placements.viaRule} by rule, ${placements.noCandidate} found no location, ${placements.attemptsFailed} attempts failed`,
   );
+  const records = Object.entries(report.failover.records).map(
+    ([status, count]) => `${count} ${status}`,
+  );
+  lines.push(`  orchestrator records: ${records.join(", ")}`);
+  for (const [name, step] of Object.entries(report.failover.stepsMs)) {
+    lines.push(`  ${name.padEnd(15)} ${show(step, "ms")}, ${step.failed} failed`);
+  }
   lines.push("", "services");
   for (const service of report.services) {
     lines.push(

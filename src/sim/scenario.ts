@@ -114,8 +114,10 @@ const serviceSchema = z.strictObject({
   runsOn: z.union([z.strictObject({ perNodeOf: name }), z.strictObject({ node: name })]),
   requires: z.array(z.string().min(1)).default([]),
   demand: resourcesSchema,
-  /** Time from "start it there" to serving (image present, data synced, process up). */
+  /** start_service: from the start command to the process listening (image present). */
   startSeconds: z.number().min(0),
+  /** Data the service keeps; sync_data copies it to the new location, so it lengthens failover. */
+  dataMb: z.number().min(0).default(0),
   failover: z.strictObject({
     conditions: z
       .array(z.enum(["node_failure", "network_partition", "hardware_failure", "service_unhealthy"]))
@@ -177,6 +179,57 @@ const faultEventSchema = z
     },
   );
 
+const probability = z.number().min(0).max(1);
+
+/** How one kind of failover step behaves on the simulated agents: its duration and how often it fails. */
+const stepSchema = z.strictObject({
+  /** Median duration; each run draws ±10 % around it. */
+  ms: z.number().min(0),
+  failureProbability: probability,
+});
+
+/** Defaults: small and realistic for a LAN (the start step takes the service's `startSeconds`). */
+const failoverStepDefaults = {
+  prepare: { ms: 50, failureProbability: 0.001 },
+  /** Plus `dataMb / syncMbPerSecond`. */
+  syncData: { ms: 20, failureProbability: 0.001 },
+  syncMbPerSecond: 100,
+  hook: { ms: 500, failureProbability: 0.001 },
+  startFailureProbability: 0.002,
+  route: { ms: 10, failureProbability: 0 },
+  /** Per health check during verify. */
+  healthCheckFailureProbability: 0.001,
+} as const;
+
+const failoverStepsSchema = z.strictObject({
+  prepare: stepSchema.default(failoverStepDefaults.prepare),
+  syncData: stepSchema.default(failoverStepDefaults.syncData),
+  syncMbPerSecond: z.number().positive().default(failoverStepDefaults.syncMbPerSecond),
+  hook: stepSchema.default(failoverStepDefaults.hook),
+  startFailureProbability: probability.default(failoverStepDefaults.startFailureProbability),
+  route: stepSchema.default(failoverStepDefaults.route),
+  healthCheckFailureProbability: probability.default(
+    failoverStepDefaults.healthCheckFailureProbability,
+  ),
+});
+
+const positiveInteger = z.number().int().positive();
+
+/** Overrides of the orchestrator's options (`failoverDefaults`), as a real server's config would set them. */
+const failoverOptionsSchema = z.strictObject({
+  prepareTimeoutMs: positiveInteger.optional(),
+  syncDataTimeoutMs: positiveInteger.optional(),
+  startTimeoutMs: positiveInteger.optional(),
+  routeTimeoutMs: positiveInteger.optional(),
+  verifyTimeoutMs: positiveInteger.optional(),
+  verifyPassesRequired: positiveInteger.optional(),
+  verifyCheckIntervalMs: positiveInteger.optional(),
+  reallocationAttemptsMax: positiveInteger.optional(),
+  concurrentFailoversMax: positiveInteger.optional(),
+  queuedFailoversMax: positiveInteger.optional(),
+  historyRecordsMax: positiveInteger.optional(),
+});
+
 export const scenarioSchema = z.strictObject({
   name,
   description: z.string().default(""),
@@ -205,8 +258,12 @@ export const scenarioSchema = z.strictObject({
       tickIntervalMs: z.number().min(0).default(0),
       /** A service with no eligible node is tried again this often. */
       placementRetrySeconds: positive.default(5),
+      /** The failover orchestrator's options. */
+      failover: failoverOptionsSchema.default({}),
     })
-    .default({ tickIntervalMs: 0, placementRetrySeconds: 5 }),
+    .default({ tickIntervalMs: 0, placementRetrySeconds: 5, failover: {} }),
+  /** What the simulated agents do with the orchestrator's step commands. */
+  failoverSteps: failoverStepsSchema.default({ ...failoverStepDefaults }),
   faults: z
     .strictObject({
       /** Random faults start after this, once detectors are past their startup grace. */

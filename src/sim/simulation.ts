@@ -2,8 +2,11 @@
 //
 // The server side runs the real core: one `Membership` per node group (each group has its own
 // detection preset) fed exactly as the real server feeds it — heartbeats and registrations off
-// the network, `connectionLost` when a connection closes, probe answers — and the placement
-// rule for every service of a FAILED node, plan first. Only the agents and the wire are
+// the network, `connectionLost` when a connection closes, probe answers — and the failover
+// orchestrator for every service of a FAILED node: it fences, then walks the plan's locations
+// and the placement rule through prepare, sync, start, route and verify. The simulated agents
+// carry out its commands in simulated time (seeded durations and failures per step kind) and
+// their answers come back as events, never synchronously. Only the agents and the wire are
 // simulated. Crash kinds matter to the detector: a dead process leaves its host answering
 // (the peer sees the connection reset, a probe is refused), a dead host or a cut link leaves
 // silence (a probe times out).
@@ -19,14 +22,20 @@ import {
 } from "../core/membership/detector-options.ts";
 import {
   placeByRule,
-  placeWithPlan,
   resourceNames,
-  utilizationAfter,
   type PlacementCandidate,
-  type PlacementDecision,
   type PlacementRequest,
   type Resources,
 } from "../core/placement/placement.ts";
+import { failoverOptionsFor, type FailoverOptions } from "../core/failover/failover-options.ts";
+import type {
+  FailoverEffect,
+  FailoverRecord,
+  FailoverService,
+  FailoverStatus,
+} from "../core/failover/failover-protocol.ts";
+import { FailoverOrchestrator } from "../core/failover/orchestrator.ts";
+import type { ServiceRegistrySnapshot } from "../core/failover/service-registry.ts";
 import { invariantCheckers, type InvariantChecker } from "./checkers.ts";
 import type { Fleet, FleetInstance } from "./fleet.ts";
 import { Direction, SimulatedNetwork } from "./network.ts";
@@ -61,11 +70,35 @@ const EventKind = {
   groupCrash: 7,
   nodeRestart: 8,
   pauseEnd: 9,
+  /** An agent restarted a service of its own after coming back (no failover involved). */
   serviceStarted: 10,
-  placementRetry: 11,
+  failoverRetry: 11,
   replacementDeadline: 12,
   agentStart: 13,
+  /** A step command finished on its agent; `first` names the pending step. */
+  stepDone: 14,
+  /** One health check during verify: instance, generation. */
+  healthCheck: 15,
+  failoverTick: 16,
 } as const;
+
+/** How often the server hands the orchestrator the time, so a step past its deadline fails. */
+const failoverTickIntervalMs = 250;
+/** Failover records kept in the measurements for tests and debugging; the rest are only counted. */
+const failoverRecordsKeptMax = 200;
+/** Steps in flight at once; one per running failover, so this is far above any sane setting. */
+const pendingStepsMax = 1_000_000;
+
+/** A step command the simulated agents are carrying out. */
+interface PendingStep {
+  readonly effect: Extract<
+    FailoverEffect,
+    { type: "prepare" | "sync-data" | "run-hook" | "start" | "route" }
+  >;
+  readonly instance: number;
+  readonly node: number;
+  readonly fails: boolean;
+}
 
 const Message = {
   register: 1,
@@ -132,12 +165,21 @@ export interface SimulationMeasurements {
   readonly outageMsByService: Record<string, number[]>;
   readonly downMsByService: Record<string, number>;
   readonly instancesByService: Record<string, number>;
+  /** Completed failovers by how the location was chosen, failovers that found no location, failed attempts. */
   readonly placements: {
     viaPlan: number;
     viaRule: number;
     noCandidate: number;
-    startFailures: number;
+    attemptsFailed: number;
   };
+  /** Durations of the orchestrator's steps that succeeded, by step name. */
+  readonly stepMsByName: Record<string, number[]>;
+  /** Steps that failed or timed out (plan locations found ineligible are counted apart). */
+  readonly stepFailuresByName: Record<string, number>;
+  readonly ineligibleLocations: number;
+  readonly failoverRecordsByStatus: Record<FailoverStatus, number>;
+  /** The first `failoverRecordsKeptMax` records, in the order they ended. */
+  readonly failoverRecords: FailoverRecord[];
   readonly staleCopies: { fenced: number; runningMs: number };
   readonly network: SimulatedNetwork["counters"];
 }
@@ -153,6 +195,7 @@ export class Simulation implements EventHandler {
   readonly #clock = new VirtualClock(0);
   readonly #network: SimulatedNetwork;
   readonly #faultRandom: SeededRandom;
+  readonly #stepRandom: SeededRandom;
   readonly #checkers = invariantCheckers();
 
   // Nodes.
@@ -201,7 +244,21 @@ export class Simulation implements EventHandler {
   readonly #incidentExcused: Uint8Array;
   /** The instance has served somewhere since its latest incident began. */
   readonly #incidentServed: Uint8Array;
-  readonly #failedTargets: (Set<number> | undefined)[];
+
+  // Failover.
+  readonly #orchestrator: FailoverOrchestrator;
+  readonly #failoverOptions: FailoverOptions;
+  readonly #failoverServices: readonly FailoverService[];
+  readonly #instanceByName = new Map<string, number>();
+  /** Commands the orchestrator emitted, carried out once its call has returned. */
+  readonly #effects: FailoverEffect[] = [];
+  readonly #pendingSteps = new Map<number, PendingStep>();
+  #nextStepId = 1;
+  /** The generation of the instance's running attempt (0: none) and its node. */
+  readonly #attemptGeneration: Int32Array;
+  readonly #attemptNode: Int32Array;
+  readonly #healthPasses: Int32Array;
+  readonly #healthChecks: Int32Array;
 
   // Faults.
   readonly #activeFaults: ActiveFault[] = [];
@@ -217,6 +274,7 @@ export class Simulation implements EventHandler {
     const networkRandom = random.fork();
     this.#faultRandom = random.fork();
     const nodeRandom = random.fork();
+    this.#stepRandom = random.fork();
     const nodeCount = fleet.nodes.length;
     const instanceCount = fleet.instances.length;
 
@@ -284,7 +342,47 @@ export class Simulation implements EventHandler {
     this.#incidentNode = new Int32Array(instanceCount).fill(-1);
     this.#incidentExcused = new Uint8Array(instanceCount);
     this.#incidentServed = new Uint8Array(instanceCount);
-    this.#failedTargets = fleet.instances.map(() => undefined);
+    this.#attemptGeneration = new Int32Array(instanceCount);
+    this.#attemptNode = new Int32Array(instanceCount).fill(-1);
+    this.#healthPasses = new Int32Array(instanceCount);
+    this.#healthChecks = new Int32Array(instanceCount);
+    fleet.instances.forEach((instance, index) => this.#instanceByName.set(instance.id, index));
+    this.#failoverServices = fleet.instances.map((instance) => {
+      const service = fleet.services[instance.serviceIndex];
+      if (service === undefined) throw new Error(`no service for instance ${instance.id}`);
+      return {
+        name: instance.id,
+        demand: service.request.demand,
+        requiredCapabilities: service.request.requiredCapabilities,
+        plan: {
+          backups: instance.backupNodeIndices.map((node) => this.#nodeIds[node] ?? ""),
+          conditions: service.conditions,
+          hooks: [],
+          dataSources: ["primary", "backup"],
+        },
+      };
+    });
+    this.#failoverOptions = failoverOptionsFor(fleet.scenario.server.failover);
+    // The server starts from its saved state: every instance routed to its primary, generation 1.
+    const services: Record<string, { generation: number; route: ServiceRoutePlain }> = {};
+    fleet.instances.forEach((instance, index) => {
+      const nodeId = this.#nodeIds[instance.primaryNodeIndex] ?? "";
+      services[instance.id] = {
+        generation: 1,
+        route: { nodeId, endpoint: endpointOf(nodeId, index), generation: 1 },
+      };
+    });
+    const registry: ServiceRegistrySnapshot = { services };
+    this.#orchestrator = new FailoverOrchestrator(
+      this.#failoverOptions,
+      {
+        candidates: () => this.#orchestratorCandidates(),
+        emit: (effect) => {
+          this.#effects.push(effect);
+        },
+      },
+      { version: 1, nextFailoverId: 1, failovers: [], history: [], registry },
+    );
 
     const byService = <T>(make: () => T): Record<string, T> =>
       Object.fromEntries(fleet.services.map((service) => [service.name, make()]));
@@ -303,7 +401,12 @@ export class Simulation implements EventHandler {
       outageMsByService: byService(() => []),
       downMsByService: byService(() => 0),
       instancesByService: byService(() => 0),
-      placements: { viaPlan: 0, viaRule: 0, noCandidate: 0, startFailures: 0 },
+      placements: { viaPlan: 0, viaRule: 0, noCandidate: 0, attemptsFailed: 0 },
+      stepMsByName: {},
+      stepFailuresByName: {},
+      ineligibleLocations: 0,
+      failoverRecordsByStatus: { initiated: 0, completed: 0, failed: 0, error: 0 },
+      failoverRecords: [],
       staleCopies: { fenced: 0, runningMs: 0 },
       network: this.#network.counters,
     };
@@ -332,6 +435,7 @@ export class Simulation implements EventHandler {
     this.#fleet.groups.forEach((_group, groupIndex) => {
       clock.post(this.#tickIntervalMs[groupIndex] ?? 100, EventKind.tick, groupIndex, 0);
     });
+    clock.post(failoverTickIntervalMs, EventKind.failoverTick, 0, 0);
     this.#scheduleFaults();
     this.#measurements.eventsProcessed = clock.runUntil(this.#options.durationMs, this);
     this.#closeBooks();
@@ -382,13 +486,24 @@ export class Simulation implements EventHandler {
       case EventKind.serviceStarted:
         if (this.#attempt[first] === second) this.#onServiceStarted(first);
         break;
-      case EventKind.placementRetry:
-        if (
-          this.#attempt[first] === second &&
-          this.#instanceState[first] === InstanceState.unplaced
-        ) {
-          this.#replace(first);
-        }
+      case EventKind.failoverRetry:
+        if (this.#incident[first] === second) this.#retryFailover(first);
+        break;
+      case EventKind.stepDone:
+        this.#onStepDone(first);
+        break;
+      case EventKind.healthCheck:
+        this.#onHealthCheck(first, second);
+        break;
+      case EventKind.failoverTick:
+        this.#orchestrator.tick(this.#clock.nowMs());
+        this.#carryOutEffects();
+        this.#clock.post(
+          this.#clock.nowMs() + failoverTickIntervalMs,
+          EventKind.failoverTick,
+          0,
+          0,
+        );
         break;
       case EventKind.replacementDeadline:
         if (this.#incident[first] === second) this.#checkReplacementDeadline(first);
@@ -633,26 +748,31 @@ export class Simulation implements EventHandler {
       }
     }
 
-    const bugNoFencing = this.#options.injectedBug === "no-fencing";
     const boundMs = this.#fleet.scenario.checks.replacementBoundSeconds * 1_000;
+    const nodeId = this.#nodeIds[node] ?? "";
     for (const instance of [...(this.#assigned[node] ?? [])]) {
-      this.#unassign(instance);
-      if (this.#copyGeneration.has(this.#copyKey(node, instance))) {
-        measurements.staleCopies.fenced += 1;
-        this.#copyFencedAtMs.set(this.#copyKey(node, instance), nowMs);
-      }
-      this.#markDown(instance);
-      if (!bugNoFencing) this.#generation[instance] = (this.#generation[instance] ?? 0) + 1;
       const incident = (this.#incident[instance] ?? 0) + 1;
       this.#incident[instance] = incident;
       this.#incidentConvictedAtMs[instance] = nowMs;
       this.#incidentNode[instance] = node;
       this.#incidentExcused[instance] = 0;
       this.#incidentServed[instance] = 0;
-      this.#failedTargets[instance] = undefined;
       this.#clock.post(nowMs + boundMs, EventKind.replacementDeadline, instance, incident);
-      this.#replace(instance);
     }
+    // Attempts under way on the convicted node fail their step (the orchestrator rolls them
+    // back and moves on); the services routed to it fail over. Collected first: triggering
+    // changes what `active()` iterates.
+    const triggered = new Set<number>(this.#assigned[node] ?? []);
+    for (const failover of this.#orchestrator.active()) {
+      if (failover.phase === "attempting" && failover.attempt.node === nodeId)
+        triggered.add(this.#instanceByName.get(failover.service.name) ?? -1);
+    }
+    for (const instance of triggered) {
+      const service = this.#failoverServices[instance];
+      if (service === undefined) continue;
+      this.#orchestrator.trigger({ service, reason: "node_failure", from: nodeId, atMs: nowMs });
+    }
+    this.#carryOutEffects();
   }
 
   /** A FAILED node is back: it learns it no longer owns what moved, and stops those copies. */
@@ -675,60 +795,347 @@ export class Simulation implements EventHandler {
     }
   }
 
-  // ---- Server: placement and failover -------------------------------------------------------
+  // ---- Server: failover through the orchestrator ----------------------------------------
 
-  #replace(instance: number): void {
-    const decision = this.#place(instance);
-    if (decision.kind === "no-candidate") {
-      this.#measurements.placements.noCandidate += 1;
-      this.#instanceState[instance] = InstanceState.unplaced;
-      this.#incidentExcused[instance] = 1;
-      const attempt = (this.#attempt[instance] ?? 0) + 1;
-      this.#attempt[instance] = attempt;
-      const retryMs = this.#fleet.scenario.server.placementRetrySeconds * 1_000;
-      this.#clock.post(this.#clock.nowMs() + retryMs, EventKind.placementRetry, instance, attempt);
+  /** What the orchestrator sees: the fleet, with `used` counting every routed instance. */
+  #orchestratorCandidates(): readonly PlacementCandidate[] {
+    if (this.#options.injectedBug !== "placement-ignores-capacity") return this.#candidates;
+    // The injected bug: a candidates port that reports every node empty, so the 90 % rule
+    // passes everywhere; the capacity checker sees the real usage.
+    return this.#candidates.map((candidate) => ({
+      ...candidate,
+      used: { cpuCores: 0, memoryMb: 0, storageGb: 0, networkMbps: 0 },
+    }));
+  }
+
+  /** Carries out what the orchestrator emitted, after its call returned (it must not be re-entered). */
+  #carryOutEffects(): void {
+    // Effects never call the orchestrator, so the queue only shrinks here.
+    for (let index = 0; index < this.#effects.length; index += 1) {
+      const effect = this.#effects[index];
+      if (effect !== undefined) this.#carryOut(effect);
+    }
+    this.#effects.length = 0;
+  }
+
+  #carryOut(effect: FailoverEffect): void {
+    const steps = this.#fleet.scenario.failoverSteps;
+    switch (effect.type) {
+      case "prepare": {
+        const instance = this.#instanceIndex(effect.service);
+        const node = this.#nodeIndex(effect.node);
+        this.#attemptGeneration[instance] = effect.generation;
+        this.#attemptNode[instance] = node;
+        this.#observePlacement(instance, node);
+        this.#startStep(effect, instance, node, steps.prepare.ms, steps.prepare.failureProbability);
+        return;
+      }
+      case "sync-data": {
+        const instance = this.#instanceIndex(effect.service);
+        const dataMb = this.#fleet.services[this.#instance(instance).serviceIndex]?.dataMb ?? 0;
+        const ms = steps.syncData.ms + (dataMb / steps.syncMbPerSecond) * 1_000;
+        const node = this.#nodeIndex(effect.to);
+        this.#startStep(effect, instance, node, ms, steps.syncData.failureProbability);
+        return;
+      }
+      case "run-hook": {
+        const instance = this.#instanceIndex(effect.service);
+        const node = this.#nodeIndex(effect.node);
+        this.#startStep(effect, instance, node, steps.hook.ms, steps.hook.failureProbability);
+        return;
+      }
+      case "start": {
+        const instance = this.#instanceIndex(effect.service);
+        const startMs = this.#fleet.services[this.#instance(instance).serviceIndex]?.startMs ?? 0;
+        const node = this.#nodeIndex(effect.node);
+        this.#startStep(effect, instance, node, startMs, steps.startFailureProbability);
+        return;
+      }
+      case "route": {
+        const instance = this.#instanceIndex(effect.service);
+        const node = this.#nodeIndex(effect.route.nodeId);
+        this.#startStep(effect, instance, node, steps.route.ms, steps.route.failureProbability);
+        return;
+      }
+      case "verify": {
+        const instance = this.#instanceIndex(effect.service);
+        this.#healthPasses[instance] = 0;
+        this.#healthChecks[instance] = 0;
+        this.#clock.post(
+          this.#clock.nowMs() + effect.checkIntervalMs,
+          EventKind.healthCheck,
+          instance,
+          effect.generation,
+        );
+        return;
+      }
+      case "stop":
+        this.#stop(
+          this.#instanceIndex(effect.service),
+          this.#nodeIndex(effect.node),
+          effect.generation,
+          effect.reason,
+        );
+        return;
+      case "release": {
+        // Only a failed attempt releases: the deadline check excuses the incident, as a start
+        // that failed on its target did before.
+        const instance = this.#instanceIndex(effect.service);
+        this.#incidentExcused[instance] = 1;
+        this.#measurements.placements.attemptsFailed += 1;
+        if (this.#attemptGeneration[instance] === effect.generation)
+          this.#attemptGeneration[instance] = 0;
+        return;
+      }
+      case "unroute": {
+        const instance = this.#instanceIndex(effect.service);
+        if (
+          (this.#instanceNode[instance] ?? -1) >= 0 &&
+          this.#generation[instance] === this.#runtimeGeneration(effect.generation)
+        ) {
+          this.#markDown(instance);
+          this.#unassign(instance);
+        }
+        return;
+      }
+      case "alert":
+        return;
+      case "record":
+        this.#onRecord(effect.record);
+        return;
+    }
+  }
+
+  /** The step runs on its agent for about `medianMs`; its answer comes back as an event. */
+  #startStep(
+    effect: PendingStep["effect"],
+    instance: number,
+    node: number,
+    medianMs: number,
+    failureProbability: number,
+  ): void {
+    if (this.#pendingSteps.size >= pendingStepsMax)
+      throw new Error(`more than ${pendingStepsMax} failover steps in flight`);
+    const random = this.#stepRandom;
+    const durationMs = medianMs * (0.9 + 0.2 * random.nextFloat());
+    const fails = failureProbability > 0 && random.chance(failureProbability);
+    const stepId = this.#nextStepId++;
+    this.#pendingSteps.set(stepId, { effect, instance, node, fails });
+    this.#clock.post(this.#clock.nowMs() + durationMs, EventKind.stepDone, stepId, 0);
+  }
+
+  #onStepDone(stepId: number): void {
+    const step = this.#pendingSteps.get(stepId);
+    if (step === undefined) return;
+    this.#pendingSteps.delete(stepId);
+    const { effect, instance, node } = step;
+    // A node that is down or frozen never answers: the orchestrator's deadline, or the node's
+    // conviction, ends the step.
+    if (this.#state[node] !== NodeState.running) return;
+    const atMs = this.#clock.nowMs();
+    const address = {
+      service: effect.service,
+      generation: effect.generation,
+      stepIndex: effect.stepIndex,
+      atMs,
+    };
+    if (step.fails) {
+      this.#orchestrator.stepFailed({ ...address, error: `simulated ${effect.type} failure` });
+      this.#carryOutEffects();
       return;
     }
-    const target = this.#fleet.nodeIndexById.get(decision.nodeId) ?? -1;
-    const candidate = this.#candidates[target];
-    if (candidate === undefined) throw new Error(`placement chose unknown node ${decision.nodeId}`);
-    const demand = this.#demandOf(instance);
+    switch (effect.type) {
+      case "prepare":
+      case "run-hook":
+        this.#orchestrator.stepSucceeded(address);
+        break;
+      case "sync-data":
+        this.#orchestrator.stepSucceeded({ ...address, dataAgeMs: 0 });
+        break;
+      case "start":
+        // A start that was rolled back meanwhile (stop already sent) must not leave a copy.
+        if (this.#attemptGeneration[instance] !== effect.generation) return;
+        this.#startCopy(instance, node, this.#runtimeGeneration(effect.generation));
+        this.#orchestrator.stepSucceeded({
+          ...address,
+          endpoint: endpointOf(effect.node, instance),
+        });
+        break;
+      case "route":
+        // The proxies switched, unless the orchestrator has fenced this generation since.
+        if (this.#orchestrator.registry.resolve(effect.service)?.generation === effect.generation)
+          this.#assign(instance, node, this.#runtimeGeneration(effect.generation));
+        this.#orchestrator.stepSucceeded(address);
+        break;
+    }
+    this.#carryOutEffects();
+  }
+
+  #onHealthCheck(instance: number, generation: number): void {
+    if (this.#attemptGeneration[instance] !== generation) return;
+    const node = this.#attemptNode[instance] ?? -1;
+    const copyGeneration = this.#copyGeneration.get(this.#copyKey(node, instance));
+    const ok =
+      this.#state[node] === NodeState.running &&
+      copyGeneration === this.#runtimeGeneration(generation) &&
+      !this.#stepRandom.chance(this.#fleet.scenario.failoverSteps.healthCheckFailureProbability);
+    const checks = (this.#healthChecks[instance] ?? 0) + 1;
+    this.#healthChecks[instance] = checks;
+    const passes = ok ? (this.#healthPasses[instance] ?? 0) + 1 : 0;
+    this.#healthPasses[instance] = passes;
+    this.#orchestrator.healthChecked({
+      service: this.#instance(instance).id,
+      generation,
+      ok,
+      atMs: this.#clock.nowMs(),
+    });
+    this.#carryOutEffects();
+    const options = this.#failoverOptions;
+    // Enough checks to fill verify's timeout, and no more.
+    const checksMax = Math.ceil(options.verifyTimeoutMs / options.verifyCheckIntervalMs) + 1;
+    if (passes < options.verifyPassesRequired && checks < checksMax) {
+      this.#clock.post(
+        this.#clock.nowMs() + options.verifyCheckIntervalMs,
+        EventKind.healthCheck,
+        instance,
+        generation,
+      );
+    }
+  }
+
+  /** `stop` reaches the node: a fence leaves a live node's stale copy until it rejoins. */
+  #stop(instance: number, node: number, generation: number, reason: "rollback" | "fence"): void {
+    const key = this.#copyKey(node, instance);
+    const copyGeneration = this.#copyGeneration.get(key);
+    if (reason === "rollback" && this.#attemptGeneration[instance] === generation)
+      this.#attemptGeneration[instance] = 0;
+    if (copyGeneration === undefined || copyGeneration > this.#runtimeGeneration(generation))
+      return;
+    if (reason === "fence") {
+      // A convicted node that is alive (partitioned, paused, or wrongly convicted) cannot hear
+      // the stop; it learns when it rejoins (#onReadmitted). Until then the copy is stale.
+      if (!this.#copyFencedAtMs.has(key)) {
+        this.#measurements.staleCopies.fenced += 1;
+        this.#copyFencedAtMs.set(key, this.#clock.nowMs());
+      }
+      return;
+    }
+    // A rollback targets a node the server was just talking to.
+    this.#endStaleTime(node, instance);
+    this.#forgetCopy(node, instance);
+    const copies = this.#copies[node];
+    const position = copies?.indexOf(instance) ?? -1;
+    if (position >= 0) copies?.splice(position, 1);
+  }
+
+  #onRecord(record: FailoverRecord): void {
+    const measurements = this.#measurements;
+    measurements.failoverRecordsByStatus[record.status] += 1;
+    if (measurements.failoverRecords.length < failoverRecordsKeptMax)
+      measurements.failoverRecords.push(record);
+    for (const step of record.steps) {
+      if (step.ok) {
+        const samples = (measurements.stepMsByName[step.name] ??= []);
+        samples.push(step.ms);
+      } else if (step.ms === 0 && step.error?.startsWith("not eligible") === true) {
+        measurements.ineligibleLocations += 1;
+      } else {
+        measurements.stepFailuresByName[step.name] =
+          (measurements.stepFailuresByName[step.name] ?? 0) + 1;
+      }
+    }
+    const instance = this.#instanceIndex(record.service);
+    switch (record.status) {
+      case "completed":
+        if (record.via === "rule") measurements.placements.viaRule += 1;
+        else measurements.placements.viaPlan += 1;
+        return;
+      case "failed":
+      case "error": {
+        // No location could take it now: try again later, as the real server does.
+        measurements.placements.noCandidate += 1;
+        this.#incidentExcused[instance] = 1;
+        const retryMs = this.#fleet.scenario.server.placementRetrySeconds * 1_000;
+        this.#clock.post(
+          this.#clock.nowMs() + retryMs,
+          EventKind.failoverRetry,
+          instance,
+          this.#incident[instance] ?? 0,
+        );
+        return;
+      }
+      case "initiated":
+        return;
+    }
+  }
+
+  #retryFailover(instance: number): void {
+    if ((this.#instanceNode[instance] ?? -1) >= 0) return;
+    const service = this.#failoverServices[instance];
+    if (service === undefined) return;
+    // Nothing serves it, so this is a placement from nowhere rather than a move.
+    this.#orchestrator.trigger({
+      service,
+      reason: "planned",
+      from: null,
+      atMs: this.#clock.nowMs(),
+    });
+    this.#carryOutEffects();
+  }
+
+  /** The capacity checker judges the node as it is: routed instances plus other attempts' reservations. */
+  #observePlacement(instance: number, node: number): void {
+    const candidate = this.#candidates[node];
+    if (candidate === undefined) return;
+    const usedBefore = { ...candidate.used };
+    const name = this.#instance(instance).id;
+    for (const failover of this.#orchestrator.active()) {
+      if (
+        failover.phase !== "attempting" ||
+        failover.service.name === name ||
+        failover.attempt.node !== candidate.nodeId
+      )
+        continue;
+      for (const resource of resourceNames)
+        usedBefore[resource] += failover.service.demand[resource];
+    }
     const observation = {
       atMs: this.#clock.nowMs(),
-      instanceId: this.#instance(instance).id,
+      instanceId: name,
       nodeId: candidate.nodeId,
       capacity: candidate.capacity,
-      usedBefore: { ...candidate.used },
-      demand,
+      usedBefore,
+      demand: this.#demandOf(instance),
     };
     for (const checker of this.#checkers) checker.placement?.(observation);
-    if (decision.via === "plan") this.#measurements.placements.viaPlan += 1;
-    else this.#measurements.placements.viaRule += 1;
-    this.#reserve(target, demand, 1);
-    this.#instanceNode[instance] = target;
-    this.#assigned[target]?.push(instance);
+  }
+
+  /** A failover's start: a copy of `generation` runs on `node` (not yet routed). */
+  #startCopy(instance: number, node: number, generation: number): void {
+    this.#observeStart(instance, node, generation);
+    const key = this.#copyKey(node, instance);
+    if (!this.#copyGeneration.has(key)) {
+      this.#copies[node]?.push(instance);
+      this.#copyNodes[instance]?.push(node);
+    }
+    this.#endStaleTime(node, instance);
+    this.#copyGeneration.set(key, generation);
+  }
+
+  /** The route reached the proxies: the instance serves from `node` now. */
+  #assign(instance: number, node: number, generation: number): void {
+    if ((this.#instanceNode[instance] ?? -1) >= 0) this.#unassign(instance);
+    this.#instanceNode[instance] = node;
+    this.#generation[instance] = generation;
+    this.#assigned[node]?.push(instance);
+    this.#reserve(node, this.#demandOf(instance), 1);
+    this.#instanceState[instance] = InstanceState.running;
+    this.#incidentServed[instance] = 1;
     this.#replacedSinceOutage[instance] = 1;
-    this.#startOn(instance);
+    this.#markUp(instance);
   }
 
-  #place(instance: number): PlacementDecision {
-    const fleetInstance = this.#instance(instance);
-    const request = this.#requestOf(instance);
-    const excluded = this.#failedTargets[instance];
-    const usable = (node: number) => excluded === undefined || !excluded.has(node);
-    const backups = fleetInstance.backupNodeIndices
-      .filter(usable)
-      .map((node) => this.#candidates[node])
-      .filter((candidate) => candidate !== undefined);
-    const candidates =
-      excluded === undefined
-        ? this.#candidates
-        : this.#candidates.filter((_candidate, node) => usable(node));
-    if (this.#options.injectedBug === "placement-ignores-capacity")
-      return ignoringCapacity(request, backups, candidates);
-    return placeWithPlan(request, backups, candidates);
-  }
-
+  /** The agent came back before the server convicted it: it restarts its own services. */
   #startOn(instance: number): void {
     this.#instanceState[instance] = InstanceState.starting;
     const attempt = (this.#attempt[instance] ?? 0) + 1;
@@ -739,21 +1146,16 @@ export class Simulation implements EventHandler {
 
   #onServiceStarted(instance: number): void {
     const node = this.#instanceNode[instance] ?? -1;
-    if (this.#state[node] !== NodeState.running) {
-      // Preparing the target failed (it is down): the plan moves on to the next location.
-      this.#measurements.placements.startFailures += 1;
-      this.#incidentExcused[instance] = 1;
-      let failed = this.#failedTargets[instance];
-      if (failed === undefined) {
-        failed = new Set();
-        this.#failedTargets[instance] = failed;
-      }
-      failed.add(node);
-      this.#unassign(instance);
-      this.#replace(instance);
-      return;
-    }
+    if (this.#state[node] !== NodeState.running) return;
     const generation = this.#generation[instance] ?? 0;
+    this.#observeStart(instance, node, generation);
+    this.#addCopy(node, instance);
+    this.#instanceState[instance] = InstanceState.running;
+    this.#incidentServed[instance] = 1;
+    this.#markUp(instance);
+  }
+
+  #observeStart(instance: number, node: number, generation: number): void {
     const others: string[] = [];
     for (const other of this.#copyNodes[instance] ?? []) {
       if (
@@ -771,11 +1173,23 @@ export class Simulation implements EventHandler {
       otherNodesWithGeneration: others,
     };
     for (const checker of this.#checkers) checker.serviceStarted?.(observation);
-    this.#addCopy(node, instance);
-    this.#instanceState[instance] = InstanceState.running;
-    this.#incidentServed[instance] = 1;
-    this.#failedTargets[instance] = undefined;
-    this.#markUp(instance);
+  }
+
+  /** The generation a started instance runs with: the injected bug drops the orchestrator's. */
+  #runtimeGeneration(generation: number): number {
+    return this.#options.injectedBug === "no-fencing" ? 1 : generation;
+  }
+
+  #instanceIndex(name: string): number {
+    const instance = this.#instanceByName.get(name);
+    if (instance === undefined) throw new Error(`the orchestrator named unknown service ${name}`);
+    return instance;
+  }
+
+  #nodeIndex(nodeId: string): number {
+    const node = this.#fleet.nodeIndexById.get(nodeId);
+    if (node === undefined) throw new Error(`the orchestrator named unknown node ${nodeId}`);
+    return node;
   }
 
   #checkReplacementDeadline(instance: number): void {
@@ -803,7 +1217,7 @@ export class Simulation implements EventHandler {
     }
     this.#instanceNode[instance] = -1;
     this.#instanceState[instance] = InstanceState.unplaced;
-    // A pending start for the old location must not complete.
+    // A pending local restart for the old location must not complete.
     this.#attempt[instance] = (this.#attempt[instance] ?? 0) + 1;
   }
 
@@ -1154,29 +1568,13 @@ function drawDistinct(size: number, count: number, random: SeededRandom): number
   return pool.slice(0, drawn);
 }
 
-/** The injected placement bug: plan first and least loaded, but blind to the 90 % rule. */
-function ignoringCapacity(
-  request: PlacementRequest,
-  backups: readonly PlacementCandidate[],
-  candidates: readonly PlacementCandidate[],
-): PlacementDecision {
-  const usable = (candidate: PlacementCandidate) =>
-    candidate.status === NodeStatus.healthy &&
-    request.requiredCapabilities.every((capability) => candidate.capabilities.has(capability));
-  const backup = backups.find(usable);
-  if (backup !== undefined) {
-    return {
-      kind: "placed",
-      nodeId: backup.nodeId,
-      utilizationAfter: utilizationAfter(backup, request.demand),
-      via: "plan",
-    };
-  }
-  return placeByRule(
-    request,
-    candidates.filter(usable).map((candidate) => ({
-      ...candidate,
-      used: { cpuCores: 0, memoryMb: 0, storageGb: 0, networkMbps: 0 },
-    })),
-  );
+/** Where a simulated instance listens; unique per node and instance. */
+function endpointOf(nodeId: string, instance: number): string {
+  return `${nodeId}:${20_000 + (instance % 40_000)}`;
+}
+
+interface ServiceRoutePlain {
+  readonly nodeId: string;
+  readonly endpoint: string;
+  readonly generation: number;
 }
