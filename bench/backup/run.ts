@@ -14,7 +14,6 @@ import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { build } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const argumentsGiven = process.argv.slice(2);
@@ -252,25 +251,10 @@ interface Tool {
   restore(repository: string, target: string): Promise<Measurement>;
 }
 
-async function bundleEdgeward(outputDirectory: string): Promise<string> {
-  // The same bundle `npm run build` makes, plus the chunk worker beside it.
-  await build({
-    entryPoints: {
-      edgeward: join(root, "src/cli/main.ts"),
-      "chunk-worker": join(root, "src/runtime/backup/chunk-worker.ts"),
-    },
-    outdir: outputDirectory,
-    outExtension: { ".js": ".mjs" },
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    packages: "external",
-    logLevel: "warning",
-    absWorkingDir: root,
-  });
-  // Bare imports (zstd-napi, commander…) resolve from the project's node_modules.
-  return join(outputDirectory, "edgeward.mjs");
+/** Builds dist/ with the project's own build, so the benchmark runs what `npx edgeward` runs. */
+function buildEdgeward(): string {
+  execFileSync(process.execPath, [join(root, "scripts/build.mjs")], { stdio: "inherit" });
+  return join(root, "bin/edgeward.js");
 }
 
 async function main(): Promise<void> {
@@ -287,8 +271,7 @@ async function main(): Promise<void> {
   const datasetBytes = await directoryBytes(source);
   const datasetFiles = (await listFiles(source)).length;
 
-  const bundleDirectory = join(root, "node_modules/.cache/edgeward-bench");
-  const bundle = await bundleEdgeward(bundleDirectory);
+  const bundle = buildEdgeward();
   const edgewardEnvironment = { EDGEWARD_PASSWORD_FILE: passwordFile };
   const tools: Tool[] = [
     {
