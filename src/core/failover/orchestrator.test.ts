@@ -440,6 +440,22 @@ describe("when every location fails", () => {
     ]);
     expect(harness.orchestrator.registry.entry(monitoring.name)?.generation).toBe(1);
   });
+
+  it("skips a plan location the fleet does not know and tries the next one", () => {
+    const harness = new Harness();
+    const misnamed = {
+      ...monitoring,
+      plan: { ...monitoring.plan!, backups: ["edge-9", "edge-3"] },
+    };
+    harness.place(misnamed, "edge-1");
+    harness.setStatus("edge-1", NodeStatus.failed);
+    harness.trigger(misnamed, "node_failure", "edge-1");
+    harness.complete(misnamed);
+    const record = harness.lastRecord(misnamed);
+    expect(record.status).toBe("completed");
+    expect(record.to).toBe("edge-3");
+    expect(record.steps[0]).toMatchObject({ node: "edge-9", error: "not eligible: unknown node" });
+  });
 });
 
 describe("reallocation by the placement rule", () => {
