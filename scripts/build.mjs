@@ -1,11 +1,15 @@
 // Bundles the TypeScript sources into dist/ so `npx edgeward` and the processes that
 // `edgeward up` starts run plain JavaScript (fast start, small agents). Runs on `npm ci`
 // through the `prepare` script, and before `npm start` and `npm test`.
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+// Chunk names carry content hashes: without a clean start, old ones would pile up.
+rmSync(join(root, "dist"), { recursive: true, force: true });
 
 await build({
   // One entry, with the server, agent and other heavy commands split into chunks loaded on
