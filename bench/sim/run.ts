@@ -107,6 +107,10 @@ const smartCity = {
   detectionLatencyMsByNodeGroup: report.detection.latencyMsByNodeGroup,
   falseConvictions: report.detection.falseConvictions,
   failoverSeconds: report.failover.timeSeconds,
+  /** Failovers the orchestrator ended, by status, and its steps' durations (ms). */
+  failoverRecords: report.failover.records,
+  failoverStepsMs: report.failover.stepsMs,
+  failoverPlacements: report.failover.placements,
   failoverObjectiveSeconds: 30,
   failoverObjective: failoverObjective?.status ?? "not-exercised",
   services: report.services.map((service) => ({
