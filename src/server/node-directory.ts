@@ -26,6 +26,7 @@ export class NodeDirectory {
   readonly #dirty = new Set<string>();
   readonly #writeQueue = new Map<string, NodeRecord>();
   #writeWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  #lastWrite: Promise<void> = Promise.resolve();
 
   constructor(store: Store, logger: Logger) {
     this.#store = store;
@@ -109,19 +110,21 @@ export class NodeDirectory {
    */
   #writeThrough(record: NodeRecord): Promise<void> {
     this.#writeQueue.set(record.id, record);
-    if (this.#writeQueue.size === 1) setImmediate(() => this.#writeQueued());
+    if (this.#writeQueue.size === 1) setImmediate(() => void this.#writeQueued());
     return new Promise((resolve, reject) => this.#writeWaiters.push({ resolve, reject }));
   }
 
-  #writeQueued(): void {
+  #writeQueued(): Promise<void> {
+    if (this.#writeQueue.size === 0) return this.#lastWrite;
     const batch = [...this.#writeQueue.values()];
     const waiters = this.#writeWaiters;
     this.#writeQueue.clear();
     this.#writeWaiters = [];
-    this.#store.saveNodes(batch).then(
+    this.#lastWrite = this.#store.saveNodes(batch).then(
       () => waiters.forEach((waiter) => waiter.resolve()),
       (error: unknown) => waiters.forEach((waiter) => waiter.reject(error)),
     );
+    return this.#lastWrite;
   }
 
   async remove(nodeId: string): Promise<boolean> {
@@ -132,8 +135,9 @@ export class NodeDirectory {
     return existed;
   }
 
-  /** Writes heartbeat times and metrics of nodes changed since the last flush. */
+  /** Writes queued status changes, then heartbeat times and metrics changed since the last flush. */
   async flush(): Promise<number> {
+    await this.#writeQueued();
     const batch: NodeRecord[] = [];
     for (const nodeId of this.#dirty) {
       const record = this.#records.get(nodeId);

@@ -43,57 +43,73 @@ export class SqliteStore implements Store {
   }
 
   loadNodes(): Promise<NodeRecord[]> {
-    const rows = this.#database.prepare("SELECT record FROM nodes ORDER BY id").all() as {
-      record: string;
-    }[];
-    return Promise.resolve(rows.map((row) => JSON.parse(row.record) as NodeRecord));
+    return this.#settle(() => {
+      const rows = this.#database.prepare("SELECT record FROM nodes ORDER BY id").all() as {
+        record: string;
+      }[];
+      return rows.map((row) => JSON.parse(row.record) as NodeRecord);
+    });
   }
 
   saveNodes(records: readonly NodeRecord[]): Promise<void> {
-    const save = this.#database.transaction((batch: readonly NodeRecord[]) => {
-      for (const record of batch) this.#upsertNode.run(record.id, JSON.stringify(record));
+    return this.#settle(() => {
+      const save = this.#database.transaction((batch: readonly NodeRecord[]) => {
+        for (const record of batch) this.#upsertNode.run(record.id, JSON.stringify(record));
+      });
+      save(records);
     });
-    save(records);
-    return Promise.resolve();
   }
 
   deleteNode(nodeId: string): Promise<boolean> {
-    const result = this.#database.prepare("DELETE FROM nodes WHERE id = ?").run(nodeId);
-    return Promise.resolve(result.changes > 0);
-  }
-
-  appendEvents(drafts: readonly FleetEventDraft[]): Promise<FleetEvent[]> {
-    const append = this.#database.transaction((batch: readonly FleetEventDraft[]) => {
-      const appended: FleetEvent[] = [];
-      for (const draft of batch) {
-        const result = this.#insertEvent.run(draft.type, draft.atMs, JSON.stringify(draft));
-        appended.push({ ...draft, id: Number(result.lastInsertRowid) });
-      }
-      // Trim once per thousand events rather than on every append.
-      const firstId = appended[0]?.id ?? 0;
-      const lastId = appended.at(-1)?.id ?? 0;
-      if (
-        lastId > storedEventsMax &&
-        Math.floor(lastId / 1_000) > Math.floor((firstId - 1) / 1_000)
-      ) {
-        this.#trimEvents.run(lastId - storedEventsMax);
-      }
-      return appended;
-    });
-    return Promise.resolve(append(drafts));
-  }
-
-  readEvents(afterId: number, limit: number): Promise<FleetEvent[]> {
-    const rows = this.#database
-      .prepare("SELECT id, event FROM events WHERE id > ? ORDER BY id LIMIT ?")
-      .all(afterId, limit) as { id: number; event: string }[];
-    return Promise.resolve(
-      rows.map((row) => ({ ...(JSON.parse(row.event) as FleetEventDraft), id: row.id })),
+    return this.#settle(
+      () => this.#database.prepare("DELETE FROM nodes WHERE id = ?").run(nodeId).changes > 0,
     );
   }
 
+  appendEvents(drafts: readonly FleetEventDraft[]): Promise<FleetEvent[]> {
+    return this.#settle(() => {
+      const append = this.#database.transaction((batch: readonly FleetEventDraft[]) => {
+        const appended: FleetEvent[] = [];
+        for (const draft of batch) {
+          const result = this.#insertEvent.run(draft.type, draft.atMs, JSON.stringify(draft));
+          appended.push({ ...draft, id: Number(result.lastInsertRowid) });
+        }
+        // Trim once per thousand events rather than on every append.
+        const firstId = appended[0]?.id ?? 0;
+        const lastId = appended.at(-1)?.id ?? 0;
+        if (
+          lastId > storedEventsMax &&
+          Math.floor(lastId / 1_000) > Math.floor((firstId - 1) / 1_000)
+        ) {
+          this.#trimEvents.run(lastId - storedEventsMax);
+        }
+        return appended;
+      });
+      return append(drafts);
+    });
+  }
+
+  readEvents(afterId: number, limit: number): Promise<FleetEvent[]> {
+    return this.#settle(() => {
+      const rows = this.#database
+        .prepare("SELECT id, event FROM events WHERE id > ? ORDER BY id LIMIT ?")
+        .all(afterId, limit) as { id: number; event: string }[];
+      return rows.map((row) => ({ ...(JSON.parse(row.event) as FleetEventDraft), id: row.id }));
+    });
+  }
+
   close(): Promise<void> {
-    this.#database.close();
-    return Promise.resolve();
+    return this.#settle(() => {
+      this.#database.close();
+    });
+  }
+
+  /** better-sqlite3 works synchronously; the port promises, so failures become rejections. */
+  #settle<Result>(work: () => Result): Promise<Result> {
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(new StoreError(`state database: ${(error as Error).message}`));
+    }
   }
 }

@@ -92,6 +92,17 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.readEvents(3, 100)).toEqual([]);
     });
 
+    it("rejects, never throws, when used after close", async () => {
+      const store = await open();
+      await store.close();
+      opened.splice(opened.indexOf(store), 1);
+      let outcome: Promise<void> | undefined;
+      expect(() => {
+        outcome = store.saveNodes([nodeRecord("a")]);
+      }).not.toThrow();
+      await expect(outcome).rejects.toBeInstanceOf(Error);
+    });
+
     if (factory.reopen) {
       it("keeps nodes and events across a restart", async () => {
         const store = await open();
