@@ -1,13 +1,12 @@
-// eslint-disable-next-line no-restricted-imports -- the test, not the parser, reads the example from disk
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FleetSpecError } from "./fleet-spec-error.ts";
-import { fleetSpecBytesMax, parseFleetSpec } from "./parse-fleet-spec.ts";
-import { isCronExpression } from "./schema-primitives.ts";
+import { FleetSpecError } from "../../src/core/spec/fleet-spec-error.ts";
+import { fleetSpecBytesMax, parseFleetSpec } from "../../src/core/spec/parse-fleet-spec.ts";
+import { isCronExpression } from "../../src/core/spec/schema-primitives.ts";
 
 const exampleText = readFileSync(
-  new URL("../../../examples/industrial-iot.yaml", import.meta.url),
+  new URL("../../examples/industrial-iot.yaml", import.meta.url),
   "utf8",
 );
 
