@@ -184,6 +184,29 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   child.kill("SIGKILL");
 }
 
+/** Starts a real agent process of `server`, with its own data dir. */
+function spawnAgent(server: ServerProcess, nodeId: string, extraArgs: string[]): ChildProcess {
+  const dataDir = join(server.dir, nodeId);
+  mkdirSync(dataDir, { recursive: true });
+  return spawn(
+    process.execPath,
+    [
+      cli,
+      "agent",
+      "--node",
+      nodeId,
+      "--server",
+      server.url,
+      "--data-dir",
+      dataDir,
+      "--log-level",
+      "warn",
+      ...extraArgs,
+    ],
+    { cwd: root, stdio: ["ignore", "ignore", "inherit"] },
+  );
+}
+
 /** (b) N agents with injected heartbeat loss and jitter for a while: count false convictions. */
 async function measureFalseConvictions(minutes: number, lossFraction: number, jitterMs: number) {
   const server = await startServerProcess("lan");
@@ -192,30 +215,14 @@ async function measureFalseConvictions(minutes: number, lossFraction: number, ji
     const client = new ApiClient(server.url);
     const stream = collectEvents(client);
     for (let index = 0; index < 5; index += 1) {
-      const dataDir = join(server.dir, `agent-${index}`);
-      mkdirSync(dataDir, { recursive: true });
       agents.push(
-        spawn(
-          process.execPath,
-          [
-            cli,
-            "agent",
-            "--node",
-            `lossy-${index}`,
-            "--server",
-            server.url,
-            "--data-dir",
-            dataDir,
-            "--log-level",
-            "warn",
-            "--enable-fault-injection",
-            "--fault-heartbeat-loss",
-            String(lossFraction),
-            "--fault-jitter-ms",
-            String(jitterMs),
-          ],
-          { cwd: root, stdio: ["ignore", "ignore", "inherit"] },
-        ),
+        spawnAgent(server, `lossy-${index}`, [
+          "--enable-fault-injection",
+          "--fault-heartbeat-loss",
+          String(lossFraction),
+          "--fault-jitter-ms",
+          String(jitterMs),
+        ]),
       );
     }
     await waitFor(
@@ -320,27 +327,7 @@ async function measureServerLoad(agentCount: number, seconds: number) {
 /** (d) one real agent, connected and heartbeating on the lan preset, otherwise idle. */
 async function measureAgentIdle(seconds: number) {
   const server = await startServerProcess("lan");
-  const dataDir = join(server.dir, "agent");
-  mkdirSync(dataDir, { recursive: true });
-  const agent = spawn(
-    process.execPath,
-    [
-      cli,
-      "agent",
-      "--node",
-      "idle-1",
-      "--server",
-      server.url,
-      "--data-dir",
-      dataDir,
-      "--log-level",
-      "warn",
-    ],
-    {
-      cwd: root,
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
+  const agent = spawnAgent(server, "idle-1", []);
   try {
     await wait(10_000);
     const before = processUsage(agent.pid ?? 0);
