@@ -11,15 +11,27 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
-import { nodeIdSchema } from "../api/contract.ts";
+import { isNodeId } from "../api/node-id.ts";
 
-const agentStateSchema = z.strictObject({
-  formatVersion: z.literal(1),
-  nodeId: nodeIdSchema,
-  incarnation: z.number().int().min(0),
-});
-export type AgentState = z.infer<typeof agentStateSchema>;
+export interface AgentState {
+  formatVersion: 1;
+  nodeId: string;
+  incarnation: number;
+}
+
+/** Checks agent.json by hand: the agent keeps zod out of its memory. */
+function parseAgentState(value: unknown): AgentState | string {
+  if (typeof value !== "object" || value === null) return "not a JSON object";
+  const { formatVersion, nodeId, incarnation, ...unknown } = value as Record<string, unknown>;
+  if (formatVersion !== 1) return `unknown formatVersion ${String(formatVersion)}`;
+  if (!isNodeId(nodeId)) return "nodeId is not a node id";
+  if (typeof incarnation !== "number" || !Number.isSafeInteger(incarnation) || incarnation < 0) {
+    return "incarnation is not a whole number >= 0";
+  }
+  const extra = Object.keys(unknown);
+  if (extra.length > 0) return `unknown field ${extra[0] ?? ""}`;
+  return { formatVersion, nodeId, incarnation };
+}
 
 export class AgentStateError extends Error {
   override readonly name = "AgentStateError";
@@ -31,12 +43,11 @@ export function beginIncarnation(dataDir: string, nodeId: string): AgentState {
   const path = join(dataDir, "agent.json");
   let previous: AgentState | undefined;
   try {
-    const parsed = agentStateSchema.safeParse(JSON.parse(readFileSync(path, "utf8")));
-    if (!parsed.success)
-      throw new AgentStateError(
-        `${path} is damaged (${parsed.error.issues[0]?.message ?? "invalid"}); move it away to start afresh`,
-      );
-    previous = parsed.data;
+    const parsed = parseAgentState(JSON.parse(readFileSync(path, "utf8")));
+    if (typeof parsed === "string") {
+      throw new AgentStateError(`${path} is damaged (${parsed}); move it away to start afresh`);
+    }
+    previous = parsed;
   } catch (error) {
     if (error instanceof AgentStateError) throw error;
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") {

@@ -3,14 +3,9 @@
 
 import { z } from "zod";
 import { nodeStatuses } from "../core/membership/node-status.ts";
+import { nodeIdPattern, nodeIdRule } from "./node-id.ts";
 
-/** Node ids: DNS-label style, so they are safe in URLs, file names and metrics labels. */
-export const nodeIdSchema = z
-  .string()
-  .regex(
-    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
-    "expected a node id: 1-63 lowercase letters, digits and '-'",
-  );
+export const nodeIdSchema = z.string().regex(nodeIdPattern, nodeIdRule);
 
 const fractionSchema = z.number().min(0).max(1);
 const nonNegativeSchema = z.number().finite().min(0);

@@ -2,10 +2,20 @@
 
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
 
-const endpointSchema = z.strictObject({ url: z.string().url(), pid: z.number().int().positive() });
-export type Endpoint = z.infer<typeof endpointSchema>;
+export interface Endpoint {
+  url: string;
+  pid: number;
+}
+
+/** Checked by hand: agents write this file and keep zod out of their memory. */
+function asEndpoint(value: unknown): Endpoint | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { url, pid } = value as Record<string, unknown>;
+  if (typeof url !== "string" || !URL.canParse(url)) return undefined;
+  if (typeof pid !== "number" || !Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  return { url, pid };
+}
 
 export function endpointFilePath(directory: string): string {
   return join(directory, "endpoint.json");
@@ -20,12 +30,9 @@ export function writeEndpointFile(directory: string, endpoint: Endpoint): void {
 
 /** The endpoint, or undefined while the file is not there yet. */
 export function readEndpointFile(directory: string): Endpoint | undefined {
-  let text: string;
   try {
-    text = readFileSync(endpointFilePath(directory), "utf8");
+    return asEndpoint(JSON.parse(readFileSync(endpointFilePath(directory), "utf8")));
   } catch {
     return undefined;
   }
-  const parsed = endpointSchema.safeParse(JSON.parse(text));
-  return parsed.success ? parsed.data : undefined;
 }

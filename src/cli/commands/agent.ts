@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
-import { nodeIdSchema } from "../../api/contract.ts";
+import { nodeIdPattern, nodeIdRule } from "../../api/node-id.ts";
 import { noFaults, type FaultInjection } from "../../agent/fault-injector.ts";
 import { createJsonLineLogger } from "../../runtime/json-line-logger.ts";
 import { logLevels, type LogLevel } from "../../runtime/json-line-logger.ts";
@@ -31,10 +31,8 @@ interface AgentCommandOptions {
 }
 
 function parseNodeId(value: string): string {
-  const parsed = nodeIdSchema.safeParse(value);
-  if (!parsed.success)
-    throw new InvalidArgumentError(parsed.error.issues[0]?.message ?? "invalid node id");
-  return parsed.data;
+  if (!nodeIdPattern.test(value)) throw new InvalidArgumentError(`${nodeIdRule}, got "${value}"`);
+  return value;
 }
 
 export function registerAgentCommand(program: Command): void {
