@@ -156,6 +156,7 @@ The on-disk format is described in docs/formats/backup-repository.md.`;
 export function registerRepoCommands(program: Command): void {
   const repo = program
     .command("repo")
+    .summary("encrypted, deduplicated backups into a repository (restic-style)")
     .description(
       "Encrypted, deduplicated, compressed backups into a repository directory (restic-style).",
     )
