@@ -406,17 +406,12 @@ export function registerRepoCommands(program: Command): void {
     .action(
       run(
         async (
-          flags: RepositoryFlags & {
-            keepLast?: number;
-            keepHourly?: number;
-            keepDaily?: number;
-            keepWeekly?: number;
-            keepMonthly?: number;
-            keepYearly?: number;
-            keepWithin?: string;
-            prune?: boolean;
-            dryRun?: boolean;
-          },
+          flags: RepositoryFlags &
+            Omit<RetentionPolicy, "keepWithinMs"> & {
+              keepWithin?: string;
+              prune?: boolean;
+              dryRun?: boolean;
+            },
         ) => {
           const policy: RetentionPolicy = {
             ...(flags.keepLast !== undefined ? { keepLast: flags.keepLast } : {}),

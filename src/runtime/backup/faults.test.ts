@@ -13,20 +13,10 @@ import { restore } from "./restore.ts";
 import {
   describeTree,
   initTestingRepository,
+  noise,
   testingPassword,
   withTemporaryDirectory,
 } from "./testing.ts";
-
-/** Deterministic incompressible bytes, so packs fill up and several are written. */
-function noise(length: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(length);
-  let state = seed;
-  for (let index = 0; index < length; index++) {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    bytes[index] = state >>> 24;
-  }
-  return bytes;
-}
 
 async function writeSource(directory: string): Promise<string> {
   const source = join(directory, "source");

@@ -17,19 +17,10 @@ import { restore } from "./restore.ts";
 import {
   describeTree,
   initTestingRepository,
+  noise,
   testingPassword,
   withTemporaryDirectory,
 } from "./testing.ts";
-
-function noise(length: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(length);
-  let state = seed;
-  for (let index = 0; index < length; index++) {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    bytes[index] = state >>> 24;
-  }
-  return bytes;
-}
 
 async function writeFiles(source: string, count: number, seed: number): Promise<void> {
   await mkdir(source, { recursive: true });

@@ -54,3 +54,14 @@ export async function describeTree(root: string): Promise<Record<string, string>
   await walk("");
   return entries;
 }
+
+/** Deterministic incompressible bytes, so packs fill up and several are written. */
+export function noise(length: number, seed: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  let state = seed;
+  for (let index = 0; index < length; index++) {
+    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+    bytes[index] = state >>> 24;
+  }
+  return bytes;
+}
