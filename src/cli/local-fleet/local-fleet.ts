@@ -23,6 +23,8 @@ import {
 
 /** How long a process may take to start listening. */
 export const processStartTimeoutMs = 30_000;
+/** Agent processes one machine is asked to run; larger fleets belong in `edgeward sim`. */
+export const localFleetNodesMax = 64;
 /** How long a stopping process may take before it is killed. */
 export const processStopGraceMs = 10_000;
 
@@ -61,6 +63,11 @@ export function runningFleet(dir: string): FleetFile | undefined {
 
 export async function upFleet(options: UpOptions): Promise<FleetFile> {
   const { dir, spec, onProgress } = options;
+  if (spec.nodes.length > localFleetNodesMax) {
+    throw new LocalProcessError(
+      `the spec lists ${spec.nodes.length} nodes; a local fleet runs at most ${localFleetNodesMax} agent processes. Use \`edgeward sim\` for larger fleets`,
+    );
+  }
   const existing = runningFleet(dir);
   if (existing !== undefined) {
     throw new LocalProcessError(
