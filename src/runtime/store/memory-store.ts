@@ -1,10 +1,17 @@
 // The in-memory Store: the simulator's twin of the SQLite store, and a fast fake for tests.
 
 import type { FleetEvent, FleetEventDraft } from "../../api/contract.ts";
-import { storedEventsMax, StoreError, type NodeRecord, type Store } from "../../ports/store.ts";
+import {
+  checkDocumentSize,
+  storedEventsMax,
+  StoreError,
+  type NodeRecord,
+  type Store,
+} from "../../ports/store.ts";
 
 export class MemoryStore implements Store {
   readonly #nodes = new Map<string, NodeRecord>();
+  readonly #documents = new Map<string, string>();
   #events: FleetEvent[] = [];
   #lastEventId = 0;
   #closed = false;
@@ -41,6 +48,17 @@ export class MemoryStore implements Store {
       const start = this.#events.findIndex((event) => event.id > afterId);
       if (start === -1) return [];
       return this.#events.slice(start, start + limit).map((event) => structuredClone(event));
+    });
+  }
+
+  loadDocument(name: string): Promise<string | undefined> {
+    return this.#settle(() => this.#documents.get(name));
+  }
+
+  saveDocument(name: string, json: string): Promise<void> {
+    return this.#settle(() => {
+      checkDocumentSize(name, json);
+      this.#documents.set(name, json);
     });
   }
 

@@ -3,9 +3,15 @@
 
 import Database from "better-sqlite3";
 import type { FleetEvent, FleetEventDraft } from "../../api/contract.ts";
-import { storedEventsMax, StoreError, type NodeRecord, type Store } from "../../ports/store.ts";
+import {
+  checkDocumentSize,
+  storedEventsMax,
+  StoreError,
+  type NodeRecord,
+  type Store,
+} from "../../ports/store.ts";
 
-const schemaVersion = 1;
+const schemaVersion = 2;
 
 export class SqliteStore implements Store {
   readonly #database: Database.Database;
@@ -31,6 +37,7 @@ export class SqliteStore implements Store {
     this.#database.exec(`
       CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, record TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, at_ms INTEGER NOT NULL, event TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS documents (name TEXT PRIMARY KEY, json TEXT NOT NULL);
       PRAGMA user_version = ${schemaVersion};
     `);
     this.#upsertNode = this.#database.prepare(
@@ -95,6 +102,25 @@ export class SqliteStore implements Store {
         .prepare("SELECT id, event FROM events WHERE id > ? ORDER BY id LIMIT ?")
         .all(afterId, limit) as { id: number; event: string }[];
       return rows.map((row) => ({ ...(JSON.parse(row.event) as FleetEventDraft), id: row.id }));
+    });
+  }
+
+  loadDocument(name: string): Promise<string | undefined> {
+    return this.#settle(() => {
+      const row = this.#database.prepare("SELECT json FROM documents WHERE name = ?").get(name) as
+        { json: string } | undefined;
+      return row?.json;
+    });
+  }
+
+  saveDocument(name: string, json: string): Promise<void> {
+    return this.#settle(() => {
+      checkDocumentSize(name, json);
+      this.#database
+        .prepare(
+          "INSERT INTO documents (name, json) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET json = excluded.json",
+        )
+        .run(name, json);
     });
   }
 

@@ -92,6 +92,15 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.readEvents(3, 100)).toEqual([]);
     });
 
+    it("saves, replaces and loads named documents", async () => {
+      const store = await open();
+      expect(await store.loadDocument("failover")).toBeUndefined();
+      await store.saveDocument("failover", '{"version":1}');
+      await store.saveDocument("failover", '{"version":2}');
+      expect(await store.loadDocument("failover")).toBe('{"version":2}');
+      expect(await store.loadDocument("other")).toBeUndefined();
+    });
+
     it("rejects, never throws, when used after close", async () => {
       const store = await open();
       await store.close();
@@ -108,10 +117,12 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         const store = await open();
         await store.saveNodes([nodeRecord("a")]);
         await store.appendEvents([transition("a", 1)]);
+        await store.saveDocument("failover", "{}");
         await store.close();
         opened.splice(opened.indexOf(store), 1);
         const reopened = await open(true);
         expect(await reopened.loadNodes()).toEqual([nodeRecord("a")]);
+        expect(await reopened.loadDocument("failover")).toBe("{}");
         const [event] = await reopened.readEvents(0, 10);
         expect(event).toMatchObject({ id: 1, type: "node.status", node: "a" });
         const [next] = await reopened.appendEvents([transition("b", 2)]);
