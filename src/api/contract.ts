@@ -2,6 +2,7 @@
 // validated at the edge with these schemas; responses are typed with the inferred types.
 
 import { z } from "zod";
+import type { AlertSeverity, FailoverRecord } from "../core/failover/failover-protocol.ts";
 import { nodeStatuses } from "../core/membership/node-status.ts";
 import { nodeIdPattern, nodeIdRule } from "./node-id.ts";
 
@@ -144,7 +145,30 @@ export type FleetEvent =
       atMs: number;
       reason: string;
     }
-  | { id: number; type: "node.removed"; node: string; atMs: number };
+  | { id: number; type: "node.removed"; node: string; atMs: number }
+  /** A failover started (status initiated) or ended; the fields are its FailoverRecord. */
+  | ({ id: number; type: "service.failover"; atMs: number } & FailoverRecord)
+  | {
+      id: number;
+      type: "service.alert";
+      service: string;
+      failoverId: number | null;
+      severity: AlertSeverity;
+      message: string;
+      atMs: number;
+    }
+  /** An agent reported an instance changing state. */
+  | {
+      id: number;
+      type: "service.instance";
+      node: string;
+      service: string;
+      generation: number;
+      state: string;
+      error: string | null;
+      atMs: number;
+    }
+  | ({ id: number; type: "service.drill"; atMs: number } & DrillResult);
 
 export type FleetEventDraft = FleetEvent extends infer Event
   ? Event extends FleetEvent
@@ -168,4 +192,34 @@ export interface ApiError {
   error: string;
   message: string;
   statusCode: number;
+}
+
+/** One leg of a drill: a planned failover and what a client probing through a proxy saw. */
+export interface DrillLeg {
+  from: string | null;
+  to: string | null;
+  failoverId: number | null;
+  status: string;
+  /** Longest stretch without a successful probe through the proxy (the RTO a client sees). */
+  unavailableMs: number | null;
+  /** Acknowledged writes missing afterwards (from the service's GET /stats counter), if it has one. */
+  writesLost: number | null;
+  /** Age of the data the new instance started with (null: started empty). */
+  dataAgeMs: number | null;
+}
+
+/** A drill: planned failover to the plan's first backup location and back (SPEC §5). */
+export interface DrillResult {
+  drillId: number;
+  service: string;
+  trigger: "operator" | "schedule";
+  startedAtMs: number;
+  endedAtMs: number;
+  legs: DrillLeg[];
+  rtoMs: number | null;
+  rpoWritesLost: number | null;
+  objectives: { rtoSeconds: number; rpoSeconds: number };
+  passed: boolean;
+  /** Why it did not pass, or null. */
+  problem: string | null;
 }

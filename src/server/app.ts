@@ -12,6 +12,7 @@ import { registerEventRoutes } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { registerHeartbeatRoutes } from "./routes/heartbeats.ts";
 import { registerNodeRoutes } from "./routes/nodes.ts";
+import { registerServiceRoutes } from "./routes/services.ts";
 
 /** Largest request body: a full heartbeat batch with metrics fits. */
 export const requestBodyBytesMax = 1024 * 1024;
@@ -63,6 +64,7 @@ export async function buildApp(plane: ControlPlane, options: AppOptions): Promis
   registerNodeRoutes(app, plane);
   registerHeartbeatRoutes(app, plane);
   registerEventRoutes(app, plane);
+  registerServiceRoutes(app, plane);
   registerAgentChannel(app, plane);
   return app;
 }

@@ -9,6 +9,9 @@ import type { FailureDetection } from "./failure-detection.ts";
 import { HttpError } from "./http-error.ts";
 import type { DeclaredNode, NodeDirectory } from "./node-directory.ts";
 import type { ServerMetrics } from "./server-metrics.ts";
+import type { AgentLinks } from "./services/agent-links.ts";
+import type { DrillRunner } from "./services/drill-runner.ts";
+import type { ServiceControl } from "./services/service-control.ts";
 
 export interface ControlPlaneComponents {
   clock: Clock;
@@ -19,6 +22,10 @@ export interface ControlPlaneComponents {
   metrics: ServerMetrics;
   /** Nodes the fleet spec declares; when present, no other node may register. */
   declaredNodes: ReadonlyMap<string, DeclaredNode> | undefined;
+  /** The failover runtime and its agent links. */
+  services: ServiceControl;
+  links: AgentLinks;
+  drills: DrillRunner;
 }
 
 /** Registered nodes at most; registration beyond it is refused with 507. */
@@ -58,6 +65,9 @@ export class ControlPlane {
     }
     await directory.register(request, declared, clock.nowMs());
     detection.register(request.nodeId, request.agentUrl !== undefined);
+    if (existing !== undefined && request.incarnation > existing.incarnation) {
+      this.components.services.nodeRestarted(request.nodeId);
+    }
     logger.info(
       { node: request.nodeId, incarnation: request.incarnation, agentUrl: request.agentUrl },
       "node registered",

@@ -6,7 +6,10 @@ import {
   type MembershipEffect,
   type NodeHealthView,
 } from "../core/membership/membership.ts";
-import { detectorTickIntervalMs, type DetectorOptions } from "../core/membership/detector-options.ts";
+import {
+  detectorTickIntervalMs,
+  type DetectorOptions,
+} from "../core/membership/detector-options.ts";
 import { isNodeStatus, NodeStatus } from "../core/membership/node-status.ts";
 import type { CancelTimer, Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
@@ -24,6 +27,9 @@ export interface FailureDetectionComponents {
   prober: Prober;
 }
 
+/** Told of every status change after it is recorded (the failover runtime listens). */
+export type StatusListener = (nodeId: string, to: NodeStatus) => void;
+
 /** Probes in flight at once; a mass outage must not open thousands of sockets. */
 export const probesInFlightMax = 512;
 
@@ -33,6 +39,7 @@ export class FailureDetection {
   readonly #tickIntervalMs: number;
   #cancelTick: CancelTimer | undefined;
   #probesInFlight = 0;
+  #statusListener: StatusListener = () => {};
 
   constructor(options: DetectorOptions, components: FailureDetectionComponents) {
     this.#components = components;
@@ -40,6 +47,16 @@ export class FailureDetection {
     this.#membership = new Membership(options, components.clock.nowMs(), (effect) =>
       this.#apply(effect),
     );
+  }
+
+  /** Sets the one listener for status changes. */
+  onStatusChange(listener: StatusListener): void {
+    this.#statusListener = listener;
+  }
+
+  /** The node's status now, or undefined if it is not registered. */
+  status(nodeId: string): NodeStatus | undefined {
+    return this.#membership.view(nodeId, this.#components.clock.nowMs())?.status;
   }
 
   get options(): DetectorOptions {
@@ -138,6 +155,7 @@ export class FailureDetection {
         };
         if (effect.to === NodeStatus.failed) logger.warn(fields, "node failed");
         else logger.info(fields, "node status changed");
+        this.#statusListener(effect.nodeId, effect.to);
         return;
       }
       case "probe":

@@ -5,7 +5,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
+import { failoverDefaults, type FailoverOptions } from "../core/failover/failover-options.ts";
 import type { DetectorOptions } from "../core/membership/detector-options.ts";
+import type { ServiceSpec } from "../core/spec/service-schema.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Store } from "../ports/store.ts";
 import { httpProber, type Prober } from "../runtime/probe/http-prober.ts";
@@ -18,6 +20,11 @@ import { EventLog } from "./event-log.ts";
 import { FailureDetection } from "./failure-detection.ts";
 import { NodeDirectory, type DeclaredNode } from "./node-directory.ts";
 import { ServerMetrics } from "./server-metrics.ts";
+import { AgentLinks } from "./services/agent-links.ts";
+import { AlertWebhook } from "./services/alert-webhook.ts";
+import { DrillRunner } from "./services/drill-runner.ts";
+import { serviceCatalogFromSpec } from "./services/service-catalog.ts";
+import { ServiceControl } from "./services/service-control.ts";
 
 /** Heartbeat times and metrics reach the disk at least this often. */
 export const nodeFlushIntervalMs = 2_000;
@@ -29,6 +36,11 @@ export interface ServerOptions {
   dataDir: string;
   detection: DetectorOptions;
   declaredNodes?: ReadonlyMap<string, DeclaredNode>;
+  /** The fleet spec's services: the server places them and fails them over. */
+  services?: readonly ServiceSpec[];
+  failover?: FailoverOptions;
+  /** Alerts and finished failovers are POSTed here as JSON. */
+  alertWebhookUrl?: URL;
   logger: PinoLogger;
   /** Replace the real ones in tests. */
   clock?: Clock;
@@ -63,6 +75,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger,
     prober: options.prober ?? httpProber,
   });
+  const links = new AgentLinks(clock);
+  const catalog = serviceCatalogFromSpec(options.services ?? []);
+  const services = new ServiceControl({
+    clock,
+    logger,
+    store,
+    events,
+    links,
+    catalog,
+    nodes: {
+      all: () => directory.all(),
+      get: (nodeId) => directory.get(nodeId),
+      status: (nodeId) => detection.status(nodeId),
+    },
+    options: options.failover ?? failoverDefaults,
+    webhook:
+      options.alertWebhookUrl === undefined
+        ? undefined
+        : new AlertWebhook(options.alertWebhookUrl, logger),
+  });
+  detection.onStatusChange((nodeId, to) => services.nodeStatusChanged(nodeId, to));
+  const drills = new DrillRunner({ clock, logger, store, events, catalog, control: services });
   const plane = new ControlPlane({
     clock,
     logger,
@@ -71,9 +105,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     events,
     metrics,
     declaredNodes: options.declaredNodes,
+    services,
+    links,
+    drills,
   });
   const app = await buildApp(plane, { logger });
   detection.start();
+  await services.start();
+  await drills.start();
 
   let cancelFlush = () => {};
   const scheduleFlush = () => {
@@ -99,6 +138,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     app,
     plane,
     async close() {
+      drills.close();
+      await services.close();
       detection.stop();
       cancelFlush();
       await app.close();

@@ -18,6 +18,16 @@ export function formatEvent(event: FleetEvent): string {
       return `${at}  #${event.id}  ${event.node}  ${event.from ?? "(new)"} -> ${event.to}  (${event.reason})`;
     case "node.removed":
       return `${at}  #${event.id}  ${event.node}  removed`;
+    case "service.failover": {
+      const took = event.durationMs === null ? "" : ` in ${event.durationMs} ms`;
+      return `${at}  #${event.id}  ${event.service}  failover #${event.failoverId} ${event.status}  ${event.from ?? "(none)"} -> ${event.to ?? "?"}${took}  (${event.reason})`;
+    }
+    case "service.alert":
+      return `${at}  #${event.id}  ${event.service}  ${event.severity.toUpperCase()}  ${event.message}`;
+    case "service.instance":
+      return `${at}  #${event.id}  ${event.service}  generation ${event.generation} on ${event.node} ${event.state}${event.error === null ? "" : `  (${event.error})`}`;
+    case "service.drill":
+      return `${at}  #${event.id}  ${event.service}  drill #${event.drillId} ${event.passed ? "passed" : "FAILED"}  RTO ${event.rtoMs ?? "?"} ms, writes lost ${event.rpoWritesLost ?? "?"}${event.problem === null ? "" : `  (${event.problem})`}`;
   }
 }
 
@@ -27,7 +37,8 @@ export function registerEventsCommand(program: Command): void {
     .summary("print fleet events")
     .description(
       "Prints the fleet's events, oldest first: node status transitions (with the reason the " +
-        "detector gave) and removals. With --json, one JSON object per line. " +
+        "detector gave), removals, service failovers (initiated and ended, with their steps), " +
+        "alerts, instance state changes and drills. With --json, one JSON object per line. " +
         "With --follow it keeps printing new events as they happen until Ctrl-C.",
     )
     .addHelpText(

@@ -6,12 +6,17 @@ import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { z } from "zod";
 import { agentMessageSchema, nodeIdSchema, type ServerMessage } from "../../api/contract.ts";
+import {
+  agentServiceMessageSchema,
+  serviceMessageTypes,
+} from "../../api/service-message-schemas.ts";
+import type { ServerServiceMessage } from "../../api/service-messages.ts";
 import { messageText } from "../../runtime/websocket-text.ts";
 import type { ControlPlane } from "../control-plane.ts";
 import { describeIssues, HttpError } from "../http-error.ts";
 
-/** Largest message an agent may send; a heartbeat with metrics is about 400 bytes. */
-export const agentMessageBytesMax = 16 * 1024;
+/** Largest message an agent may send; a heartbeat with metrics is about 400 bytes, a full instance report of 256 instances about 64 KiB. */
+export const agentMessageBytesMax = 128 * 1024;
 /** Messages per second one agent may send before it is cut off (a heartbeat is at most 10 Hz). */
 export const agentMessagesPerSecondMax = 50;
 
@@ -37,12 +42,12 @@ function closeCodeFor(error: HttpError): number {
   return ChannelCloseCode.invalidRequest;
 }
 
-function send(socket: WebSocket, message: ServerMessage): void {
+function send(socket: WebSocket, message: ServerMessage | ServerServiceMessage): void {
   socket.send(JSON.stringify(message));
 }
 
 export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane): void {
-  const { detection, directory, metrics, logger, clock } = plane.components;
+  const { detection, directory, metrics, logger, clock, services, links } = plane.components;
   const channels = new Map<string, WebSocket>();
 
   app.get(
@@ -77,6 +82,10 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
       channels.set(nodeId, socket);
       previous?.close(ChannelCloseCode.replaced, "replaced by a newer connection");
       metrics.agentConnections.inc();
+      const sender = (message: ServerServiceMessage) => send(socket, message);
+      links.attach(nodeId, sender);
+      // Assignments first: the agent stops stale instances before it starts heartbeating.
+      services.agentConnected(nodeId);
       send(socket, {
         type: "welcome",
         heartbeatIntervalMs: detection.options.heartbeatIntervalMs,
@@ -103,6 +112,23 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
           parsed = isBinary ? undefined : JSON.parse(messageText(data));
         } catch {
           parsed = undefined;
+        }
+        const type = (parsed as { type?: unknown } | null | undefined)?.type;
+        if (typeof type === "string" && serviceMessageTypes.has(type)) {
+          const serviceMessage = agentServiceMessageSchema.safeParse(parsed);
+          if (!serviceMessage.success) {
+            send(socket, {
+              type: "error",
+              message: `invalid message: ${describeIssues(serviceMessage.error)}`,
+            });
+            return;
+          }
+          try {
+            services.agentMessage(nodeId, serviceMessage.data);
+          } catch (error) {
+            logger.error({ node: nodeId, err: error }, "agent service message handling failed");
+          }
+          return;
         }
         const message = agentMessageSchema.safeParse(parsed);
         if (!message.success) {
@@ -138,8 +164,10 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
 
       socket.on("close", () => {
         metrics.agentConnections.dec();
+        links.detach(nodeId, sender);
         if (channels.get(nodeId) !== socket) return; // replaced by a newer connection
         channels.delete(nodeId);
+        services.agentDisconnected(nodeId);
         if (!saidGoodbye && detection.has(nodeId)) {
           logger.info({ node: nodeId }, "agent connection lost");
           detection.connectionLost(nodeId);
