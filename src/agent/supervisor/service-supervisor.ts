@@ -658,10 +658,13 @@ export class ServiceSupervisor {
   }
 
   async #fail(instance: Instance, reason: string): Promise<void> {
+    // Dead before reported: the server fails over on the report, and two live copies of a
+    // stateful service must not overlap.
+    if (instance.serviceProcess !== undefined) await this.#terminate(instance.serviceProcess);
+    if (instance.stopped !== undefined) return;
     instance.state = "failed";
     this.#notify();
-    if (instance.serviceProcess !== undefined) await this.#terminate(instance.serviceProcess);
-    if (instance.failureReported || instance.stopped !== undefined) return;
+    if (instance.failureReported) return;
     instance.failureReported = true;
     this.#components.logger.error(
       { service: instance.service, generation: instance.generation, reason },
