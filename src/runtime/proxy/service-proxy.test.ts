@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { LogFields, Logger } from "../../ports/logger.ts";
 import { silentLogger } from "../../ports/logger.ts";
-import { VirtualClock } from "../../sim/virtual-clock.ts";
+import type { CancelTimer, Clock } from "../../ports/clock.ts";
 import {
   ProxyPortsFileError,
   proxyPortsFilePath,
@@ -92,10 +92,43 @@ function recordingLogger(): Logger & { warnings: string[] } {
   };
 }
 
+/** A clock the test moves by hand, so holds and retries happen exactly when it says. */
+class ManualClock implements Clock {
+  #nowMs = 1_000_000;
+  #timers: { atMs: number; callback: () => void; cancelled: boolean }[] = [];
+
+  nowMs(): number {
+    return this.#nowMs;
+  }
+
+  schedule(delayMs: number, callback: () => void): CancelTimer {
+    const timer = { atMs: this.#nowMs + delayMs, callback, cancelled: false };
+    this.#timers.push(timer);
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  advance(byMs: number): void {
+    const endMs = this.#nowMs + byMs;
+    for (;;) {
+      const due = this.#timers
+        .filter((timer) => !timer.cancelled && timer.atMs <= endMs)
+        .sort((left, right) => left.atMs - right.atMs)[0];
+      if (due === undefined) break;
+      due.cancelled = true;
+      this.#nowMs = due.atMs;
+      due.callback();
+    }
+    this.#timers = this.#timers.filter((timer) => !timer.cancelled);
+    this.#nowMs = endMs;
+  }
+}
+
 async function startProxy(
   options: Partial<ConstructorParameters<typeof ServiceProxy>[0]> = {},
-): Promise<{ proxy: ServiceProxy; port: number; clock: VirtualClock }> {
-  const clock = new VirtualClock(1_000_000);
+): Promise<{ proxy: ServiceProxy; port: number; clock: ManualClock }> {
+  const clock = new ManualClock();
   const proxy = new ServiceProxy({
     service: "web",
     listenHost: "127.0.0.1",
@@ -108,8 +141,6 @@ async function startProxy(
   const port = await proxy.listen();
   return { proxy, port, clock };
 }
-
-const noEvents = { handleEvent: () => undefined };
 
 describe("ServiceProxy", () => {
   it("forwards bytes both ways and counts them", async () => {
@@ -165,10 +196,10 @@ describe("ServiceProxy", () => {
     const { proxy, port, clock } = await startProxy({ holdMs: 2_000 });
     const client = await connectClient(port);
     await waitFor(() => proxy.stats().connectionsHeld === 1, "the client to be held");
-    clock.runUntil(clock.nowMs() + 1_999, noEvents);
+    clock.advance(1_999);
     await new Promise((resolve) => setImmediate(resolve));
     expect(client.closed()).toBe(false);
-    clock.runUntil(clock.nowMs() + 1, noEvents);
+    clock.advance(1);
     await waitFor(() => client.closed(), "the held client to be closed");
     expect(proxy.stats()).toMatchObject({ connectionsTimedOut: 1, connectionsOpen: 0 });
   });
@@ -182,7 +213,7 @@ describe("ServiceProxy", () => {
     const first = await connectClient(port);
     await waitFor(() => proxy.stats().connectionsHeld === 1, "the first client to be held");
     for (let step = 0; step < 40 && !first.closed(); step += 1) {
-      clock.runUntil(clock.nowMs() + 50, noEvents);
+      clock.advance(50);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     await waitFor(() => first.closed(), "the first client to be given up");
