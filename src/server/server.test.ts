@@ -264,8 +264,12 @@ describe("failure detection through the server", () => {
     const server = await serverWith({ probeAnswer: "refused" });
     await register(server, "edge-1");
     const socket = openChannel(server, "edge-1");
+    // The services message (assignments for fencing) comes first, then the welcome.
     const welcome = await new Promise<unknown>((resolve, reject) => {
-      socket.once("message", (data) => resolve(JSON.parse(messageText(data))));
+      socket.on("message", (data) => {
+        const message = JSON.parse(messageText(data)) as { type: string };
+        if (message.type === "welcome") resolve(message);
+      });
       socket.once("error", reject);
     });
     expect(welcome).toMatchObject({ type: "welcome", heartbeatIntervalMs: 200 });

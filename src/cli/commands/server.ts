@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { Option } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 import {
   detectorOptionsFor,
   detectorPresetNames,
@@ -17,7 +17,21 @@ interface ServerCommandOptions {
   dataDir: string;
   spec?: string;
   preset?: DetectorPresetName;
+  alertWebhook?: URL;
   logLevel: LogLevel;
+}
+
+function parseWebhookUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidArgumentError("expected an http:// or https:// URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidArgumentError("expected an http:// or https:// URL");
+  }
+  return url;
 }
 
 export function registerServerCommand(program: Command): void {
@@ -26,7 +40,10 @@ export function registerServerCommand(program: Command): void {
     .summary("run the control plane")
     .description(
       "Runs the edgeward control plane: membership and failure detection, the HTTP API under /v1, " +
-        "the agents' WebSocket channel, /healthz and Prometheus /metrics. State lives in " +
+        "the agents' WebSocket channel, /healthz and Prometheus /metrics. With --spec it also " +
+        "places the spec's services on their primaries and fails them over by their plans, " +
+        "runs each plan's drills on its testSchedule, and sends alerts to the log, the event " +
+        "stream and --alert-webhook. State lives in " +
         "<data-dir>/state.db (SQLite); the chosen address is written to <data-dir>/endpoint.json. " +
         "Logs are JSON lines on stdout. SIGTERM or Ctrl-C stops it cleanly.",
     )
@@ -35,7 +52,12 @@ export function registerServerCommand(program: Command): void {
     .option("--data-dir <dir>", "where the server keeps its state", ".edgeward/server")
     .option(
       "--spec <file>",
-      "fleet spec: only its nodes may register, and it sets the detection preset",
+      "fleet spec: only its nodes may register, it sets the detection preset, and its services are placed and failed over",
+    )
+    .option(
+      "--alert-webhook <url>",
+      "POST every alert and finished failover here as JSON (the event stream's objects)",
+      parseWebhookUrl,
     )
     .addOption(
       new Option("--preset <name>", "failure-detection preset (overrides the spec's)").choices(
@@ -64,7 +86,10 @@ export function registerServerCommand(program: Command): void {
         port: options.port,
         dataDir: options.dataDir,
         detection,
-        ...(spec === undefined ? {} : { declaredNodes: declaredNodesFromSpec(spec) }),
+        ...(spec === undefined
+          ? {}
+          : { declaredNodes: declaredNodesFromSpec(spec), services: spec.services }),
+        ...(options.alertWebhook === undefined ? {} : { alertWebhookUrl: options.alertWebhook }),
         logger,
       });
       const shutdown = (signal: string) => {

@@ -1,6 +1,8 @@
 // The server's open channels to agents, as far as services are concerned: push a message to a
-// node, or send it a command and wait for its result. A command whose agent disconnects or
-// does not answer in time fails at once rather than waiting out a failover step's timeout.
+// node, or send it a command and wait for its result. A command for an agent that is not
+// connected waits for it (a restarted server resumes failovers before the agents are back); a
+// command sent to an agent that then disconnects fails at once rather than waiting out its
+// timeout, since the agent may never have seen it.
 
 import type {
   AgentCommand,
@@ -20,6 +22,9 @@ type Sender = (message: ServerServiceMessage) => void;
 
 interface PendingCommand {
   readonly nodeId: string;
+  readonly command: AgentCommand;
+  /** Sent on the node's current channel; unsent ones go out when it connects. */
+  sent: boolean;
   readonly resolve: (result: CommandResult) => void;
   readonly cancelTimeout: CancelTimer;
 }
@@ -35,8 +40,14 @@ export class AgentLinks {
     this.#clock = clock;
   }
 
+  /** A channel opened: commands waiting for this node go out now. */
   attach(nodeId: string, sender: Sender): void {
     this.#senders.set(nodeId, sender);
+    for (const [id, pending] of this.#pending) {
+      if (pending.nodeId !== nodeId || pending.sent) continue;
+      pending.sent = true;
+      sender({ type: "command", id, command: pending.command });
+    }
   }
 
   /** The channel closed: its commands fail now. A sender replaced by a newer one is ignored. */
@@ -44,7 +55,7 @@ export class AgentLinks {
     if (this.#senders.get(nodeId) !== sender) return;
     this.#senders.delete(nodeId);
     for (const [id, pending] of this.#pending) {
-      if (pending.nodeId !== nodeId) continue;
+      if (pending.nodeId !== nodeId || !pending.sent) continue;
       this.#settle(id, { id, ok: false, message: `agent ${nodeId} disconnected` });
     }
   }
@@ -65,13 +76,13 @@ export class AgentLinks {
     return true;
   }
 
-  /** Resolves with the agent's result, or a failed one if it cannot answer within `timeoutMs`. */
+  /**
+   * Resolves with the agent's result, or a failed one if it cannot answer within `timeoutMs`
+   * (waiting for the agent to connect counts against it).
+   */
   command(nodeId: string, command: AgentCommand, timeoutMs: number): Promise<CommandResult> {
     const sender = this.#senders.get(nodeId);
     const id = this.#nextCommandId++;
-    if (sender === undefined) {
-      return Promise.resolve({ id, ok: false, message: `agent ${nodeId} is not connected` });
-    }
     const pendingCount = this.#pendingByNode.get(nodeId) ?? 0;
     if (pendingCount >= pendingCommandsPerAgentMax) {
       return Promise.resolve({
@@ -82,11 +93,24 @@ export class AgentLinks {
     }
     return new Promise((resolve) => {
       const cancelTimeout = this.#clock.schedule(timeoutMs, () =>
-        this.#settle(id, { id, ok: false, message: `no answer from ${nodeId} in ${timeoutMs} ms` }),
+        this.#settle(id, {
+          id,
+          ok: false,
+          message:
+            sender === undefined && this.#pending.get(id)?.sent !== true
+              ? `agent ${nodeId} did not connect within ${timeoutMs} ms`
+              : `no answer from ${nodeId} in ${timeoutMs} ms`,
+        }),
       );
-      this.#pending.set(id, { nodeId, resolve, cancelTimeout });
+      this.#pending.set(id, {
+        nodeId,
+        command,
+        sent: sender !== undefined,
+        resolve,
+        cancelTimeout,
+      });
       this.#pendingByNode.set(nodeId, pendingCount + 1);
-      sender({ type: "command", id, command });
+      sender?.({ type: "command", id, command });
     });
   }
 

@@ -244,13 +244,12 @@ function judge(input: {
   hasData: boolean;
 }): DrillResult {
   const { legs, objectives, hasData, ...rest } = input;
-  const gaps = legs.map((leg) => leg.unavailableMs);
-  const rtoMs =
-    gaps.every((gap) => gap !== null) && gaps.length > 0 ? Math.max(...(gaps as number[])) : null;
-  const losses = legs.map((leg) => leg.writesLost);
+  const gaps = legs.flatMap((leg) => (leg.unavailableMs === null ? [] : [leg.unavailableMs]));
+  const rtoMs = gaps.length === legs.length && gaps.length > 0 ? Math.max(...gaps) : null;
+  const losses = legs.flatMap((leg) => (leg.writesLost === null ? [] : [leg.writesLost]));
   const rpoWritesLost =
-    losses.every((lost) => lost !== null) && losses.length > 0
-      ? losses.reduce((sum: number, lost) => sum + (lost ?? 0), 0)
+    losses.length === legs.length && losses.length > 0
+      ? losses.reduce((sum, lost) => sum + lost, 0)
       : null;
   let problem: string | null = null;
   const unfinished = legs.find((leg) => leg.status !== "completed");

@@ -22,10 +22,7 @@ export function definitionFromSpec(spec: ServiceSpec): ServiceDefinition {
     command: [...spec.command],
     env: { ...spec.env },
     port: spec.port ?? null,
-    healthCheck:
-      spec.healthCheck === undefined
-        ? null
-        : (structuredClone(spec.healthCheck) as ServiceDefinition["healthCheck"]),
+    healthCheck: spec.healthCheck === undefined ? null : structuredClone(spec.healthCheck),
     dataDir: spec.dataDir ?? null,
     restartAttempts: spec.restart.attempts,
     storageBytes: Math.round(spec.resources.storageGb * bytesPerGb),

@@ -166,8 +166,7 @@ export class ServiceControl {
   agentMessage(nodeId: string, message: AgentServiceMessage): void {
     switch (message.type) {
       case "command-result": {
-        const { type: _type, ...result } = message;
-        this.#components.links.result(nodeId, result);
+        this.#components.links.result(nodeId, message);
         return;
       }
       case "instances":
