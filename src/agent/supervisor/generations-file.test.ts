@@ -10,12 +10,17 @@ afterEach(() => directories.removeAll());
 describe("generations file", () => {
   it("is empty before the first write and reads back what was written", () => {
     const dataDir = directories.create("generations");
-    expect(readGenerations(dataDir)).toEqual({});
-    writeGenerations(dataDir, { monitoring: 3, quality_control: 0 });
-    expect(readGenerations(dataDir)).toEqual({ monitoring: 3, quality_control: 0 });
+    expect(readGenerations(dataDir)).toEqual(new Map());
+    const generations = new Map([
+      ["monitoring", 3],
+      ["quality_control", 0],
+      ["constructor", 2],
+    ]);
+    writeGenerations(dataDir, generations);
+    expect(readGenerations(dataDir)).toEqual(generations);
     expect(JSON.parse(readFileSync(generationsFilePath(dataDir), "utf8"))).toEqual({
       formatVersion: 1,
-      newestGenerations: { monitoring: 3, quality_control: 0 },
+      newestGenerations: { monitoring: 3, quality_control: 0, constructor: 2 },
     });
   });
 

@@ -11,11 +11,12 @@ export const generationsEntriesMax = 10_000;
 /** Longest service name accepted (the fleet spec's identifier rule). */
 const serviceNameCharactersMax = 63;
 
-export type Generations = Record<string, number>;
+/** Newest generation per service; a Map, so no service name can collide with Object's keys. */
+export type Generations = Map<string, number>;
 
 interface GenerationsFileContent {
   formatVersion: 1;
-  newestGenerations: Generations;
+  newestGenerations: Record<string, number>;
 }
 
 export function generationsFilePath(dataDir: string): string {
@@ -40,7 +41,7 @@ function parseGenerations(value: unknown): Generations | string {
   if (entries.length > generationsEntriesMax) {
     return `more than ${generationsEntriesMax} services`;
   }
-  const generations: Generations = {};
+  const generations: Generations = new Map();
   for (const [service, generation] of entries) {
     if (service.length === 0 || service.length > serviceNameCharactersMax) {
       return `service name ${JSON.stringify(service.slice(0, 80))} has a bad length`;
@@ -48,7 +49,7 @@ function parseGenerations(value: unknown): Generations | string {
     if (typeof generation !== "number" || !Number.isSafeInteger(generation) || generation < 0) {
       return `generation of ${service} is not a whole number >= 0`;
     }
-    generations[service] = generation;
+    generations.set(service, generation);
   }
   return generations;
 }
@@ -60,7 +61,7 @@ export function readGenerations(dataDir: string): Generations {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return new Map();
     throw new SupervisorError(
       "generations-file-damaged",
       `cannot read ${path}: ${(error as Error).message}`,
@@ -82,8 +83,8 @@ export function readGenerations(dataDir: string): Generations {
 }
 
 /** Replaces the file so that a crash leaves the old or the new content, never a torn one. */
-export function writeGenerations(dataDir: string, generations: Generations): void {
-  const count = Object.keys(generations).length;
+export function writeGenerations(dataDir: string, generations: ReadonlyMap<string, number>): void {
+  const count = generations.size;
   if (count > generationsEntriesMax) {
     throw new SupervisorError(
       "too-many-instances",
@@ -91,7 +92,10 @@ export function writeGenerations(dataDir: string, generations: Generations): voi
     );
   }
   const path = generationsFilePath(dataDir);
-  const content: GenerationsFileContent = { formatVersion: 1, newestGenerations: generations };
+  const content: GenerationsFileContent = {
+    formatVersion: 1,
+    newestGenerations: Object.fromEntries(generations),
+  };
   const temporaryPath = `${path}.tmp`;
   writeFileSync(temporaryPath, `${JSON.stringify(content)}\n`);
   syncPath(temporaryPath);

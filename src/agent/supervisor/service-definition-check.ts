@@ -11,6 +11,8 @@ export const restartAttemptsMax = 100;
 /** Arguments of a command, and characters of each. */
 const commandPartsMax = 256;
 const commandPartCharactersMax = 4_096;
+/** Names a shell could export too; others (with '=' or NUL) would break the spawn. */
+const environmentNamePattern = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Environment variables a definition may set. */
 const environmentEntriesMax = 256;
 /** Longest health-check interval or timeout: one hour. */
@@ -22,7 +24,8 @@ function isWholeNumber(value: unknown, minimum: number, maximum: number): value 
   );
 }
 
-function checkCommand(command: unknown): string | undefined {
+/** What is wrong with a program-and-arguments list, or undefined when it can be spawned. */
+export function commandProblem(command: unknown): string | undefined {
   if (!Array.isArray(command) || command.length === 0 || command.length > commandPartsMax) {
     return `command must be 1 to ${commandPartsMax} strings`;
   }
@@ -50,7 +53,7 @@ function checkHealthCheck(check: HealthCheckDefinition | null): string | undefin
     case "tcp":
       return undefined;
     case "exec":
-      return checkCommand(check.command);
+      return commandProblem(check.command);
     default:
       return `unknown healthCheck.type ${type}`;
   }
@@ -83,7 +86,12 @@ export function definitionProblem(definition: ServiceDefinition): string | undef
   if (entries.length > environmentEntriesMax) {
     return `env has more than ${environmentEntriesMax} variables`;
   }
-  if (entries.some(([, value]) => typeof value !== "string")) return "env values must be strings";
+  for (const [name, value] of entries) {
+    if (!environmentNamePattern.test(name)) return `env name ${name.slice(0, 80)} is not valid`;
+    if (typeof value !== "string" || value.includes("\0")) {
+      return `env ${name} must be a string without NUL characters`;
+    }
+  }
   if (definition.port !== null && !isWholeNumber(definition.port, 1, 65_535)) {
     return "port must be 1 to 65535 or null";
   }
@@ -94,7 +102,7 @@ export function definitionProblem(definition: ServiceDefinition): string | undef
     return "storageBytes must be a whole number >= 0";
   }
   return (
-    checkCommand(definition.command) ??
+    commandProblem(definition.command) ??
     checkHealthCheck(definition.healthCheck) ??
     checkDataDir(definition.dataDir)
   );

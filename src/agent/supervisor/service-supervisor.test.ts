@@ -9,7 +9,7 @@ import type {
 } from "../../api/service-messages.ts";
 import { silentLogger } from "../../ports/logger.ts";
 import { systemClock } from "../../runtime/system-clock.ts";
-import { ServiceSupervisor } from "./service-supervisor.ts";
+import { ServiceSupervisor, type SupervisorTunables } from "./service-supervisor.ts";
 import { SupervisorError } from "./supervisor-error.ts";
 import { processExists, TemporaryDirectories, waitFor } from "./supervisor-test-support.ts";
 
@@ -81,6 +81,7 @@ interface Harness {
 function harness(
   definitions: ServiceDefinition[],
   dataDir = directories.create("supervisor"),
+  tunables: Partial<SupervisorTunables> = {},
 ): Harness {
   const changes: InstanceStatus[][] = [];
   const failures: Harness["failures"] = [];
@@ -92,6 +93,7 @@ function harness(
       startTimeoutMs: 5_000,
       stopGraceMs: 300,
       restartDelayMs: 10,
+      ...tunables,
     },
     {
       clock: systemClock,
@@ -284,6 +286,34 @@ describe("ServiceSupervisor", () => {
     expect(stateOf("broken")).toBe("failed");
   });
 
+  it("gives up a start that does not listen in time, and kills the process", async () => {
+    const silent = definition("silent", [
+      node,
+      "-e",
+      `require("fs").writeFileSync(process.env.EDGEWARD_DATA_DIR + "/pid", String(process.pid));
+       console.log("loading");
+       setInterval(() => {}, 1000);`,
+    ]);
+    const { supervisor } = harness([silent], undefined, { startTimeoutMs: 300 });
+    const error = await rejection(supervisor.start("silent", 1));
+    expect(error.code).toBe("start-timeout");
+    expect(error.message).toMatch(
+      /did not accept connections on port \d+ within 300 ms[^]*loading/,
+    );
+    expect(supervisor.instances()).toMatchObject([{ state: "failed", pid: null }]);
+    const pid = Number(readFileSync(join(supervisor.dataDirOf("silent"), "pid"), "utf8"));
+    expect(processExists(pid)).toBe(false);
+  });
+
+  it("fences a service whose name is also an Object key", async () => {
+    const { supervisor } = harness([definition("constructor", listening(""))]);
+    await supervisor.fence({}, { constructor: 2 });
+    expect((await rejection(supervisor.start("constructor", 1))).code).toBe("fenced");
+    await supervisor.start("constructor", 2);
+    await supervisor.fence({}, { constructor: 2 });
+    expect(supervisor.instances()).toMatchObject([{ service: "constructor", state: "stopped" }]);
+  });
+
   it("stop escalates to SIGKILL for a process that ignores SIGTERM", async () => {
     const stubborn = definition(
       "stubborn",
@@ -356,5 +386,8 @@ describe("ServiceSupervisor", () => {
     ).toThrow(/dataDir must stay inside/);
     expect(() => supervisor.define([definition("Bad Name", [node])])).toThrow(/name must be/);
     expect(() => supervisor.define([definition("empty", [])])).toThrow(/command must be/);
+    expect(() =>
+      supervisor.define([definition("bad_env", [node], { env: { "A=B": "1" } })]),
+    ).toThrow(/env name A=B is not valid/);
   });
 });

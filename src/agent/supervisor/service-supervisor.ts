@@ -28,13 +28,15 @@ import { checkTcp, runHealthCheck, type HealthResult } from "./health-check.ts";
 import { logRotationDefaults, RotatingLogWriter, type LogRotationOptions } from "./log-rotation.ts";
 import { OutputTail } from "./output-tail.ts";
 import { runCommand } from "./run-command.ts";
-import { definitionProblem } from "./service-definition-check.ts";
+import { commandProblem, definitionProblem } from "./service-definition-check.ts";
 import { SupervisorError } from "./supervisor-error.ts";
 
 /** Services listen on loopback only: clients reach them through the agents' proxies. */
 export const serviceHost = "127.0.0.1";
 /** Longest a hook may be given: a failover waits for it. */
 export const hookTimeoutMsMax = 3_600_000;
+/** Characters of a failed hook's command quoted in the error. */
+const hookCommandCharactersQuotedMax = 200;
 
 export interface SupervisorTunables {
   /** How long a start may take until the port accepts connections; longer hides hung starts. */
@@ -148,6 +150,7 @@ export class ServiceSupervisor {
 
   /** Replaces the known definitions; running instances keep theirs until started again. */
   define(definitions: readonly ServiceDefinition[]): void {
+    // Every defined service may get a generation remembered, so the file's limit applies.
     if (definitions.length > generationsEntriesMax) {
       throw new SupervisorError(
         "invalid-definition",
@@ -180,10 +183,10 @@ export class ServiceSupervisor {
     this.#recordGenerations(newestGenerations);
     const stops: Promise<void>[] = [];
     for (const instance of this.#instances.values()) {
-      if (
-        aliveStates.has(instance.state) &&
-        assignments[instance.service] !== instance.generation
-      ) {
+      const assigned = Object.hasOwn(assignments, instance.service)
+        ? assignments[instance.service]
+        : undefined;
+      if (aliveStates.has(instance.state) && assigned !== instance.generation) {
         stops.push(this.#stopInstance(instance, "fenced: not assigned here at this generation"));
       }
     }
@@ -294,10 +297,12 @@ export class ServiceSupervisor {
     this.#checkNotFenced(service, generation);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > hookTimeoutMsMax) {
       throw new SupervisorError(
-        "hook-failed",
+        "invalid-request",
         `hook timeout must be 1 to ${hookTimeoutMsMax} ms, got ${timeoutMs}`,
       );
     }
+    const problem = commandProblem(command);
+    if (problem !== undefined) throw new SupervisorError("invalid-request", `hook ${problem}`);
     await this.#createDataDir(service);
     const instance = this.#instances.get(service);
     const port = instance?.generation === generation ? instance.port : definition.port;
@@ -313,7 +318,10 @@ export class ServiceSupervisor {
     if (!outcome.ok) {
       throw new SupervisorError(
         "hook-failed",
-        withOutput(`hook ${command.join(" ")} ${outcome.reason}`, outcome.output),
+        withOutput(
+          `hook ${command.join(" ").slice(0, hookCommandCharactersQuotedMax)} ${outcome.reason}`,
+          outcome.output,
+        ),
       );
     }
   }
@@ -328,7 +336,10 @@ export class ServiceSupervisor {
         state: instance.state,
         endpoint:
           instance.state === "running" && instance.port !== null ? endpointOf(instance.port) : null,
-        pid: aliveStates.has(instance.state) ? (instance.serviceProcess?.child.pid ?? null) : null,
+        pid:
+          aliveStates.has(instance.state) && instance.serviceProcess?.exit === undefined
+            ? (instance.serviceProcess?.child.pid ?? null)
+            : null,
         restarts: instance.restarts,
         lastError: instance.lastError,
       }));
@@ -363,7 +374,7 @@ export class ServiceSupervisor {
   #checkGeneration(service: string, generation: unknown): asserts generation is number {
     if (!isGeneration(generation)) {
       throw new SupervisorError(
-        "invalid-definition",
+        "invalid-request",
         `generation of ${service} must be a whole number >= 0, got ${String(generation)}`,
       );
     }
@@ -371,7 +382,7 @@ export class ServiceSupervisor {
 
   #checkNotFenced(service: string, generation: number): void {
     this.#checkGeneration(service, generation);
-    const newest = this.#newestGenerations[service] ?? 0;
+    const newest = this.#newestGenerations.get(service) ?? 0;
     if (generation < newest) {
       throw new SupervisorError(
         "fenced",
@@ -384,8 +395,8 @@ export class ServiceSupervisor {
   #recordGenerations(generations: Readonly<Record<string, number>>): void {
     let changed = false;
     for (const [service, generation] of Object.entries(generations)) {
-      if (generation > (this.#newestGenerations[service] ?? -1)) {
-        this.#newestGenerations[service] = generation;
+      if (generation > (this.#newestGenerations.get(service) ?? -1)) {
+        this.#newestGenerations.set(service, generation);
         changed = true;
       }
     }

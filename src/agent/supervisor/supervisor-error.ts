@@ -4,6 +4,7 @@
 /** What went wrong, for code that reacts to it; the message says it for people. */
 export type SupervisorErrorCode =
   | "invalid-definition"
+  | "invalid-request"
   | "unknown-service"
   | "fenced"
   | "not-running"
