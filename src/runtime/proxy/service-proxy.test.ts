@@ -13,6 +13,7 @@ import {
   readProxyPortsFile,
   writeProxyPortsFile,
 } from "./proxy-ports-file.ts";
+import { ServiceProxies } from "./service-proxies.ts";
 import { parseEndpoint, ServiceProxy, ServiceProxyError } from "./service-proxy.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -21,9 +22,13 @@ afterEach(async () => {
 });
 
 /** Polls `condition` until it holds; fails after `boundMs` instead of hanging. */
-async function waitFor(condition: () => boolean, what: string, boundMs = 5_000): Promise<void> {
+async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  boundMs = 5_000,
+): Promise<void> {
   const startedAt = Date.now();
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() - startedAt > boundMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
@@ -297,13 +302,84 @@ describe("ServiceProxy", () => {
   });
 });
 
-describe("proxies.json", () => {
-  function dataDir(): string {
-    const directory = mkdtempSync(join(tmpdir(), "edgeward-proxy-ports-"));
-    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-    return directory;
+function dataDir(): string {
+  const directory = mkdtempSync(join(tmpdir(), "edgeward-proxy-ports-"));
+  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+  return directory;
+}
+
+describe("ServiceProxies", () => {
+  function openProxies(directory: string, logger: Logger = silentLogger): ServiceProxies {
+    const proxies = new ServiceProxies({
+      dataDir: directory,
+      listenHost: "127.0.0.1",
+      logger,
+      clock: new ManualClock(),
+    });
+    cleanups.push(() => proxies.close());
+    return proxies;
   }
 
+  it("follows the routing table and listens on the same ports after a restart", async () => {
+    const upstream = await startUpstream("A");
+    const directory = dataDir();
+    const first = openProxies(directory);
+    const ports = await first.applyRoutes({
+      web: { endpoint: upstream.endpoint, generation: 3 },
+      historian: null,
+    });
+    expect(Object.keys(ports).sort()).toEqual(["historian", "web"]);
+    expect(readProxyPortsFile(directory)).toEqual(ports);
+    const client = await connectClient(ports.web ?? 0);
+    client.socket.write("q");
+    await waitFor(() => client.received() === "A:q", "the route to be followed");
+    const held = await connectClient(ports.historian ?? 0);
+    await waitFor(
+      async () => (await first.stats()).historian?.connectionsHeld === 1,
+      "the unrouted service to hold its client",
+    );
+    expect(held.closed()).toBe(false);
+    await first.close();
+
+    const second = openProxies(directory);
+    expect(await second.applyRoutes({ web: null, historian: null })).toEqual(ports);
+  });
+
+  it("moves to a new port when the saved one is taken, and saves it", async () => {
+    const squatter = await startUpstream("squatter");
+    const directory = dataDir();
+    writeProxyPortsFile(directory, { web: squatter.port });
+    const logger = recordingLogger();
+    const ports = await openProxies(directory, logger).applyRoutes({ web: null });
+    expect(ports.web).not.toBe(squatter.port);
+    expect(readProxyPortsFile(directory)).toEqual(ports);
+    expect(logger.warnings).toContain(
+      "proxy port is taken; listening on a new one (clients must learn the new address)",
+    );
+  });
+
+  it("logs a route it cannot follow instead of throwing", async () => {
+    const logger = recordingLogger();
+    const proxies = openProxies(dataDir(), logger);
+    const ports = await proxies.applyRoutes({
+      web: { endpoint: "not an endpoint", generation: 1 },
+      "Bad Name": null,
+    });
+    expect(Object.keys(ports)).toEqual(["web"]);
+    expect(logger.warnings).toEqual([
+      "cannot follow the route of a service",
+      "cannot follow the route of a service",
+    ]);
+  });
+
+  it("refuses a damaged proxies.json", () => {
+    const directory = dataDir();
+    writeFileSync(proxyPortsFilePath(directory), "{");
+    expect(() => openProxies(directory)).toThrow(ProxyPortsFileError);
+  });
+});
+
+describe("proxies.json", () => {
   it("round-trips the ports and reads a missing file as empty", () => {
     const directory = dataDir();
     expect(readProxyPortsFile(directory)).toEqual({});

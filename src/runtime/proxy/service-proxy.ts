@@ -141,6 +141,11 @@ export class ServiceProxy {
     return this.#port;
   }
 
+  /** The generation of the current route; undefined before the first setUpstream. */
+  get generation(): number | undefined {
+    return this.#generation;
+  }
+
   /** Starts listening; resolves with the port. */
   async listen(): Promise<number> {
     if (this.#server !== undefined)
