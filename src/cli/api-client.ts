@@ -1,14 +1,38 @@
 // The CLI's view of the server: typed calls over the API contract, and errors that say what
 // to do when the server is not there.
 
-import type { EventListResponse, FleetEvent, NodeListResponse } from "../api/contract.ts";
+import type {
+  DrillResult,
+  EventListResponse,
+  FleetEvent,
+  NodeListResponse,
+} from "../api/contract.ts";
+import type { RouteEntry } from "../api/service-messages.ts";
+import type { TriggerOutcome } from "../core/failover/failover-protocol.ts";
+import type {
+  DrillListResponse,
+  FailoverListResponse,
+  ServiceListResponse,
+} from "../server/routes/services.ts";
+import type { ServiceView } from "../server/services/service-control.ts";
 import { defaultFleetDir, readFleetFile } from "./local-fleet/fleet-file.ts";
 
 /** Requests to the server give up after this long. */
 export const apiRequestTimeoutMs = 10_000;
+/** A drill fails over and back while probing, so its request may take minutes. */
+export const drillRequestTimeoutMs = 300_000;
+/** Request bodies the CLI sends are small; a bigger one is a programming error. */
+export const requestBodyBytesMax = 64 * 1_024;
 
 export class ApiClientError extends Error {
   override readonly name = "ApiClientError";
+  /** The HTTP status when the server answered with an error; undefined when it was unreachable. */
+  readonly statusCode: number | undefined;
+
+  constructor(message: string, statusCode?: number) {
+    super(message);
+    this.statusCode = statusCode;
+  }
 }
 
 export interface ServerSelection {
@@ -44,6 +68,48 @@ export class ApiClient {
     return this.#get<EventListResponse>(`/v1/events?afterId=${afterId}&limit=${limit}`);
   }
 
+  listServices(): Promise<ServiceListResponse> {
+    return this.#get<ServiceListResponse>("/v1/services");
+  }
+
+  getService(name: string): Promise<ServiceView> {
+    return this.#get<ServiceView>(`/v1/services/${encodeURIComponent(name)}`);
+  }
+
+  /** Where the service is served now; an HTTP 503 error when nothing serves it. */
+  resolveService(name: string): Promise<RouteEntry> {
+    return this.#get<RouteEntry>(`/v1/services/${encodeURIComponent(name)}/resolve`);
+  }
+
+  /**
+   * Starts a planned failover. The server answers 202 (started, queued) or 409 with an outcome
+   * (ignored, refused); both come back as the outcome. A failover already running is an error.
+   */
+  async triggerFailover(name: string, to: string | undefined): Promise<TriggerOutcome> {
+    const path = `/v1/services/${encodeURIComponent(name)}/failover`;
+    const response = await this.#send(path, "POST", to === undefined ? {} : { to }, {
+      timeoutMs: apiRequestTimeoutMs,
+      acceptStatus: (status, body) => status === 409 && isTriggerOutcome(body),
+    });
+    return response as TriggerOutcome;
+  }
+
+  listFailovers(query: { service?: string; limit?: number } = {}): Promise<FailoverListResponse> {
+    return this.#get<FailoverListResponse>(`/v1/failovers${queryString(query)}`);
+  }
+
+  /** Runs a drill and waits for its result (up to `drillRequestTimeoutMs`). */
+  async runDrill(name: string): Promise<DrillResult> {
+    const path = `/v1/services/${encodeURIComponent(name)}/drill`;
+    return (await this.#send(path, "POST", undefined, {
+      timeoutMs: drillRequestTimeoutMs,
+    })) as DrillResult;
+  }
+
+  listDrills(query: { service?: string } = {}): Promise<DrillListResponse> {
+    return this.#get<DrillListResponse>(`/v1/drills${queryString(query)}`);
+  }
+
   /** Follows the event stream, calling `onEvent` for each, until `signal` aborts. */
   async followEvents(
     afterId: number,
@@ -76,22 +142,70 @@ export class ApiClient {
     return (await response.json()) as Body;
   }
 
-  async #fetch(path: string, init: RequestInit): Promise<Response> {
+  /** Sends `body` as JSON (none when undefined) and returns the parsed answer. */
+  async #send(
+    path: string,
+    method: "POST",
+    body: unknown,
+    options: { timeoutMs: number; acceptStatus?: (status: number, body: unknown) => boolean },
+  ): Promise<unknown> {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    if (text !== undefined && Buffer.byteLength(text) > requestBodyBytesMax)
+      throw new Error(`request body for ${path} exceeds ${requestBodyBytesMax} bytes`);
+    const init: RequestInit = {
+      method,
+      signal: AbortSignal.timeout(options.timeoutMs),
+      ...(text === undefined
+        ? {}
+        : { body: text, headers: { "content-type": "application/json" } }),
+    };
+    const response = await this.#fetch(path, init, options.acceptStatus);
+    const answer: unknown = await response.json();
+    return answer;
+  }
+
+  async #fetch(
+    path: string,
+    init: RequestInit,
+    acceptStatus?: (status: number, body: unknown) => boolean,
+  ): Promise<Response> {
     let response: Response;
     try {
       response = await fetch(new URL(path, this.baseUrl), init);
     } catch (error) {
       if ((error as Error).name === "AbortError") throw error;
+      if ((error as Error).name === "TimeoutError")
+        throw new ApiClientError(
+          `${path}: the edgeward server at ${this.baseUrl} did not answer in time; check it is not overloaded (\`edgeward status\`) and retry`,
+        );
       throw new ApiClientError(
         `cannot reach the edgeward server at ${this.baseUrl} (${(error as Error).message}); is the fleet running?`,
       );
     }
     if (!response.ok) {
-      const body = (await response.json().catch(() => ({}))) as { message?: string };
+      const body: unknown = await response
+        .clone()
+        .json()
+        .catch(() => ({}));
+      if (acceptStatus?.(response.status, body) === true) return response;
+      const message = (body as { message?: unknown }).message;
       throw new ApiClientError(
-        `${path}: HTTP ${response.status}: ${body.message ?? response.statusText}`,
+        `${path}: HTTP ${response.status}: ${typeof message === "string" ? message : response.statusText}`,
+        response.status,
       );
     }
     return response;
   }
+}
+
+function isTriggerOutcome(body: unknown): boolean {
+  return typeof body === "object" && body !== null && "kind" in body;
+}
+
+function queryString(query: Record<string, string | number | undefined>): string {
+  const parameters = new URLSearchParams();
+  for (const [key, value] of Object.entries(query))
+    if (value !== undefined) parameters.set(key, String(value));
+  const text = parameters.toString();
+  return text === "" ? "" : `?${text}`;
 }

@@ -15,9 +15,16 @@ const commandLoaders: Record<string, () => Promise<Register>> = {
   spec: async () => (await import("./commands/spec.ts")).registerSpecCommands,
   repo: async () => (await import("./commands/repo.ts")).registerRepoCommands,
   sim: async () => (await import("./commands/sim.ts")).registerSimCommands,
+  services: async () => (await import("./commands/services.ts")).registerServiceCommands,
 };
 /** Commands registered by another command's module. */
-const commandAliases: Record<string, string> = { down: "up" };
+const commandAliases: Record<string, string> = {
+  down: "up",
+  failovers: "services",
+  failover: "services",
+  drill: "services",
+  drills: "services",
+};
 
 const program = new Command();
 program
