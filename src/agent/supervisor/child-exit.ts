@@ -25,9 +25,11 @@ export function childClosed(child: ChildProcess, clock: Clock): Promise<ChildExi
       cancelDrain();
       resolve(exit);
     };
-    child.once("error", (error) =>
-      settle({ exitCode: null, signal: null, spawnError: error.message }),
-    );
+    // Also emitted when a signal cannot be sent; only a child without a pid never ran.
+    child.on("error", (error) => {
+      if (child.pid === undefined)
+        settle({ exitCode: null, signal: null, spawnError: error.message });
+    });
     child.once("close", (exitCode: number | null, signal: NodeJS.Signals | null) =>
       settle({ exitCode, signal, spawnError: null }),
     );

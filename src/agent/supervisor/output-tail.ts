@@ -7,28 +7,28 @@ import { Buffer } from "node:buffer";
 export const outputTailBytesMax = 2_048;
 
 export class OutputTail {
-  #chunks: Buffer[] = [];
-  #sizeBytes = 0;
+  #kept: Buffer = Buffer.alloc(0);
+  /** Whether the kept bytes begin inside a line (the bytes before them were dropped). */
+  #startsMidLine = false;
 
   constructor(readonly bytesMax: number = outputTailBytesMax) {}
 
   append(chunk: Buffer): void {
-    this.#chunks.push(chunk);
-    this.#sizeBytes += chunk.length;
-    while (
-      this.#chunks.length > 1 &&
-      this.#sizeBytes - (this.#chunks[0]?.length ?? 0) >= this.bytesMax
-    ) {
-      this.#sizeBytes -= this.#chunks.shift()?.length ?? 0;
+    const combined = Buffer.concat([this.#kept, chunk]);
+    if (combined.length <= this.bytesMax) {
+      this.#kept = combined;
+      return;
     }
+    const startBytes = combined.length - this.bytesMax;
+    this.#startsMidLine = combined[startBytes - 1] !== 0x0a;
+    // A copy, so a large chunk is not kept alive by a small view of it.
+    this.#kept = Buffer.from(combined.subarray(startBytes));
   }
 
-  /** The kept output as text, trimmed, starting at a line boundary when one is near. */
+  /** The kept output as text, trimmed, from its first whole line when the start was cut. */
   text(): string {
-    const all = Buffer.concat(this.#chunks);
-    const kept = all.subarray(Math.max(0, all.length - this.bytesMax));
-    const text = kept.toString("utf8");
-    const cut = kept.length < all.length ? text.indexOf("\n") : -1;
+    const text = this.#kept.toString("utf8");
+    const cut = this.#startsMidLine ? text.indexOf("\n") : -1;
     return (cut >= 0 && cut < text.length - 1 ? text.slice(cut + 1) : text).trim();
   }
 }

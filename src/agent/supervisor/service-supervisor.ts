@@ -24,7 +24,7 @@ import {
   writeGenerations,
   type Generations,
 } from "./generations-file.ts";
-import { checkTcp, runHealthCheck, type HealthResult } from "./health-check.ts";
+import { checkTcp, runHealthCheck, type HealthResult, type HealthTarget } from "./health-check.ts";
 import { logRotationDefaults, RotatingLogWriter, type LogRotationOptions } from "./log-rotation.ts";
 import { OutputTail } from "./output-tail.ts";
 import { runCommand } from "./run-command.ts";
@@ -461,7 +461,7 @@ export class ServiceSupervisor {
     };
   }
 
-  #healthTarget(instance: Instance, port: number) {
+  #healthTarget(instance: Instance, port: number): HealthTarget {
     return {
       host: serviceHost,
       port,
@@ -567,7 +567,11 @@ export class ServiceSupervisor {
         );
       }
       const answer = await checkTcp(serviceHost, port, remainingMs, clock);
-      if (answer.healthy && serviceProcess.exit === undefined) return;
+      if (answer.healthy && serviceProcess.exit === undefined) {
+        // A stop during the last connect wins: the caller must not mark the instance running.
+        this.#throwIfStopped(instance);
+        return;
+      }
       await Promise.race([
         serviceProcess.closed,
         new Promise<void>((resolve) => clock.schedule(startPollIntervalMs, resolve)),
