@@ -14,7 +14,9 @@ import type { Logger } from "../ports/logger.ts";
 import type { Random } from "../ports/random.ts";
 import { requestJson } from "../runtime/http-json.ts";
 import { messageText } from "../runtime/websocket-text.ts";
+import type { AgentServiceMessage, ServerServiceMessage } from "../api/service-messages.ts";
 import { decideFault, type FaultInjection } from "./fault-injector.ts";
+import { parseServerServiceMessage } from "./server-service-message.ts";
 
 /** Registration and goodbye requests give up after this long. */
 export const serverRequestTimeoutMs = 5_000;
@@ -36,6 +38,12 @@ export interface HeartbeatChannelComponents {
   takeFreshMetrics: () => NodeMetrics | undefined;
   /** Called when the server says a newer process of this node exists: this one must stop. */
   onFenced: (reason: string) => void;
+  /**
+   * A service message from the server (already checked). The channel waits for the promise of
+   * a `services` message before it heartbeats, so stale instances stop before the node can be
+   * HEALTHY again; other messages are handled without holding anything up.
+   */
+  onServiceMessage: (message: ServerServiceMessage) => Promise<void>;
 }
 
 export class RegistrationError extends Error {
@@ -58,6 +66,8 @@ export class HeartbeatChannel {
   #sequence = 0;
   #stopping = false;
   #connected = false;
+  /** Settles once the connection's latest `services` message has been carried out. */
+  #fenced: Promise<void> = Promise.resolve();
 
   constructor(options: HeartbeatChannelOptions, components: HeartbeatChannelComponents) {
     this.#options = options;
@@ -70,6 +80,14 @@ export class HeartbeatChannel {
 
   start(): void {
     void this.#connect();
+  }
+
+  /** Sends a service message if the channel is open; says whether it was. */
+  send(message: AgentServiceMessage): boolean {
+    const socket = this.#socket;
+    if (socket?.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(message));
+    return true;
   }
 
   /** Stops heartbeating; with `goodbye`, first tells the server this is a planned shutdown. */
@@ -118,6 +136,7 @@ export class HeartbeatChannel {
     url.search = new URLSearchParams({ nodeId, incarnation: String(incarnation) }).toString();
     const socket = new WebSocket(url, { handshakeTimeout: serverRequestTimeoutMs });
     this.#socket = socket;
+    this.#fenced = Promise.resolve();
     socket.on("message", (data) => this.#onMessage(data, response.heartbeatIntervalMs));
     socket.on("error", (error) => logger.warn({ err: error.message }, "channel error"));
     socket.on("close", (code, reason) => {
@@ -135,31 +154,56 @@ export class HeartbeatChannel {
   }
 
   #onMessage(data: WebSocket.RawData, registeredIntervalMs: number): void {
+    const { logger } = this.#components;
     let message: ServerMessage;
     try {
       message = JSON.parse(messageText(data)) as ServerMessage;
     } catch {
-      this.#components.logger.warn({}, "server sent a message that is not JSON; ignored");
+      logger.warn({}, "server sent a message that is not JSON; ignored");
       return;
     }
     switch (message.type) {
-      case "welcome":
+      case "welcome": {
         this.#connected = true;
         this.#attempt = 0;
-        this.#components.logger.info(
-          { heartbeatIntervalMs: message.heartbeatIntervalMs },
-          "connected to server",
-        );
-        this.#beatEvery(
-          message.heartbeatIntervalMs > 0 ? message.heartbeatIntervalMs : registeredIntervalMs,
-        );
+        logger.info({ heartbeatIntervalMs: message.heartbeatIntervalMs }, "connected to server");
+        const intervalMs =
+          message.heartbeatIntervalMs > 0 ? message.heartbeatIntervalMs : registeredIntervalMs;
+        const socket = this.#socket;
+        void this.#fenced.then(() => {
+          if (this.#socket === socket && !this.#stopping) this.#beatEvery(intervalMs);
+        });
         return;
+      }
       case "error":
         this.#components.logger.warn({ message: message.message }, "server reported an error");
         return;
       case "goodbye-acknowledged":
         return;
+      default:
+        this.#onServiceMessage(message);
     }
+  }
+
+  #onServiceMessage(value: unknown): void {
+    const { logger, onServiceMessage } = this.#components;
+    const message = parseServerServiceMessage(value);
+    if (message === undefined) {
+      logger.warn(
+        { type: (value as { type?: unknown }).type },
+        "server sent a malformed service message; ignored",
+      );
+      return;
+    }
+    const handle = () =>
+      onServiceMessage(message).catch((error: unknown) =>
+        logger.error(
+          { err: (error as Error).message, type: message.type },
+          "service message failed",
+        ),
+      );
+    if (message.type === "services") this.#fenced = this.#fenced.then(handle);
+    else void this.#fenced.then(handle);
   }
 
   #beatEvery(intervalMs: number): void {

@@ -1,5 +1,6 @@
-// Composition root of `edgeward agent`: identity from the data dir, a probe listener, real
-// host metrics, and the heartbeat channel to the server.
+// Composition root of `edgeward agent`: identity from the data dir, a probe listener (which
+// also serves data copies to peers), real host metrics, the heartbeat channel to the server,
+// the service supervisor and the forwarding proxies.
 
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
@@ -8,11 +9,15 @@ import { reconnectBackoffDefaults } from "../core/resilience/backoff.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
 import { writeEndpointFile } from "../runtime/endpoint-file.ts";
+import { ServiceProxies } from "../runtime/proxy/service-proxies.ts";
 import { HostMetrics } from "../runtime/metrics/host-metrics.ts";
 import { systemClock } from "../runtime/system-clock.ts";
 import { systemRandom } from "../runtime/system-random.ts";
 import { createAgentHttpServer } from "./agent-http.ts";
 import { beginIncarnation } from "./agent-state.ts";
+import { createDataTransferHandler } from "./data-transfer/data-transfer-http.ts";
+import { ServiceAgent } from "./service-agent.ts";
+import { ServiceSupervisor } from "./supervisor/service-supervisor.ts";
 import { noFaults, type FaultInjection } from "./fault-injector.ts";
 import { HeartbeatChannel } from "./heartbeat-channel.ts";
 
@@ -31,6 +36,8 @@ export interface AgentOptions {
   capabilities?: string[];
   labels?: Record<string, string>;
   faults?: FaultInjection;
+  /** Relative service commands resolve here; default the agent's working directory. */
+  servicesCwd?: string;
   logger: Logger;
   clock?: Clock;
 }
@@ -49,7 +56,46 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const logger = options.logger;
   const state = beginIncarnation(options.dataDir, options.nodeId);
 
-  const http = createAgentHttpServer({ nodeId: state.nodeId, incarnation: state.incarnation });
+  // The channel is created below; the supervisor and the service agent reach it through this.
+  const link: { channel?: HeartbeatChannel } = {};
+  const supervisor: ServiceSupervisor = new ServiceSupervisor(
+    { dataDir: options.dataDir, nodeId: state.nodeId, cwd: options.servicesCwd ?? process.cwd() },
+    {
+      clock,
+      logger,
+      onChange: (instances) => services.instancesChanged(instances),
+      onInstanceFailed: (service, generation, reason) =>
+        services.instanceFailed(service, generation, reason),
+    },
+  );
+  const proxies = new ServiceProxies({
+    dataDir: options.dataDir,
+    listenHost: options.listenHost,
+    logger,
+    clock,
+  });
+  const services: ServiceAgent = new ServiceAgent({
+    supervisor,
+    proxies,
+    clock,
+    logger,
+    send: (message) => link.channel?.send(message) ?? false,
+  });
+  const dataTransfer = createDataTransferHandler({
+    dataDirOf: (service) => {
+      try {
+        return supervisor.dataDirOf(service);
+      } catch {
+        return undefined;
+      }
+    },
+    quiesce: (service) => supervisor.stop(service, Number.MAX_SAFE_INTEGER),
+    logger,
+  });
+
+  const http = createAgentHttpServer({ nodeId: state.nodeId, incarnation: state.incarnation }, [
+    dataTransfer,
+  ]);
   http.listen(options.listenPort, options.listenHost);
   await once(http, "listening");
   const address = http.address() as AddressInfo;
@@ -108,8 +154,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         logger.error({ reason }, "a newer process of this node is registered; stopping this one");
         resolveFenced(reason);
       },
+      onServiceMessage: (message) => services.handle(message),
     },
   );
+  link.channel = channel;
   channel.start();
   writeEndpointFile(options.dataDir, { url, pid: process.pid });
   logger.info(
@@ -124,6 +172,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     async stop(graceful) {
       cancelSampling();
       await channel.stop(graceful);
+      await services.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
