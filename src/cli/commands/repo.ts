@@ -1,5 +1,6 @@
 // `edgeward repo …`: the backup engine on its own, restic-style, against a repository in a
-// local directory. The fleet's scheduled, multi-tier backups use the same engine.
+// local directory or an S3 bucket (`--repo s3://host:port/bucket/prefix`). The fleet's
+// scheduled, multi-tier backups use the same engine.
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
@@ -14,7 +15,8 @@ import { selectSnapshot } from "../../core/backup/snapshot-selection.ts";
 import type { SnapshotSelector } from "../../core/backup/snapshot-selection.ts";
 import { backup } from "../../runtime/backup/backup.ts";
 import { check } from "../../runtime/backup/check.ts";
-import { DirectoryBlobStore } from "../../runtime/backup/directory-blob-store.ts";
+import type { BlobStore } from "../../core/backup/blob-store.ts";
+import { blobStoreAt } from "../../runtime/backup/blob-store-location.ts";
 import { changePassword, rotateMasterKey } from "../../runtime/backup/keys.ts";
 import { createProgressBar, formatBytes } from "../../runtime/backup/progress.ts";
 import { forget, prune } from "../../runtime/backup/prune.ts";
@@ -59,10 +61,13 @@ function readPassword(file: string | undefined, purpose: string): string {
   return password;
 }
 
-function storeOf(flags: RepositoryFlags): DirectoryBlobStore {
+function storeOf(flags: RepositoryFlags): BlobStore {
   if (flags.repo === undefined)
-    throw new BackupError("INVALID_ARGUMENT", "give --repo PATH or set EDGEWARD_REPOSITORY");
-  return new DirectoryBlobStore(resolve(flags.repo));
+    throw new BackupError(
+      "INVALID_ARGUMENT",
+      "give --repo PATH or --repo s3://host:port/bucket/prefix, or set EDGEWARD_REPOSITORY",
+    );
+  return blobStoreAt(flags.repo, process.env);
 }
 
 function open(flags: RepositoryFlags): Promise<Repository> {
@@ -128,7 +133,12 @@ function repositoryCommand(parent: Command, name: string, description: string): 
   return parent
     .command(name)
     .description(description)
-    .addOption(new Option("-r, --repo <path>", "repository directory").env("EDGEWARD_REPOSITORY"))
+    .addOption(
+      new Option(
+        "-r, --repo <path>",
+        "repository directory, or s3://host:port/bucket/prefix (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+      ).env("EDGEWARD_REPOSITORY"),
+    )
     .addOption(
       new Option("-p, --password-file <file>", "file holding the repository password").env(
         "EDGEWARD_PASSWORD_FILE",
