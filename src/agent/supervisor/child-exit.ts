@@ -5,7 +5,7 @@ import type { ChildProcess } from "node:child_process";
 import type { Clock } from "../../ports/clock.ts";
 
 /** After the child exits, how long its pipes may stay open before they are cut. */
-export const outputDrainMs = 250;
+const outputDrainMs = 250;
 
 export interface ChildExit {
   exitCode: number | null;

@@ -8,7 +8,7 @@ import type { Clock } from "../../ports/clock.ts";
 import { runCommand } from "./run-command.ts";
 
 /** The timeout of the TCP check used for a service that defines no check. */
-export const defaultCheckTimeoutMs = 2_000;
+const defaultCheckTimeoutMs = 2_000;
 /** Characters of a failing exec check's output quoted in its reason. */
 const reasonOutputCharactersMax = 300;
 

@@ -4,7 +4,7 @@
 import { Buffer } from "node:buffer";
 
 /** Output kept for error messages; messages to the server are capped at a few KiB anyway. */
-export const outputTailBytesMax = 2_048;
+const outputTailBytesMax = 2_048;
 
 export class OutputTail {
   #kept: Buffer = Buffer.alloc(0);

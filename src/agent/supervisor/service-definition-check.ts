@@ -5,9 +5,9 @@
 import type { HealthCheckDefinition, ServiceDefinition } from "../../api/service-messages.ts";
 
 /** Service names as the fleet spec allows them: safe in file names and environment values. */
-export const serviceNamePattern = /^[a-z][a-z0-9_-]{0,62}$/;
+const serviceNamePattern = /^[a-z][a-z0-9_-]{0,62}$/;
 /** Local restarts allowed per instance; more only delays the server's failover. */
-export const restartAttemptsMax = 100;
+const restartAttemptsMax = 100;
 /** Arguments of a command, and characters of each. */
 const commandPartsMax = 256;
 const commandPartCharactersMax = 4_096;

@@ -233,6 +233,8 @@ describe("ServiceSupervisor", () => {
     );
     const { supervisor, failures, stateOf, statesSeen } = harness([crashing]);
     await supervisor.start("crashing", 1);
+    // Restarts use the definition the instance started with, even once the server drops it.
+    supervisor.define([]);
     await waitFor(() => stateOf("crashing") === "failed", waitMs, "the instance to fail");
     expect(statesSeen("crashing")).toEqual([
       "starting",

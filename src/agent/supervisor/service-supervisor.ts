@@ -200,7 +200,7 @@ export class ServiceSupervisor {
   async prepare(service: string, generation: number): Promise<void> {
     const definition = this.#definitionOf(service);
     this.#checkNotFenced(service, generation);
-    const dataDir = await this.#createDataDir(service);
+    const dataDir = await this.#createDataDir(definition);
     const { bavail, bsize } = await statfs(dataDir);
     const freeBytes = bavail * bsize;
     if (freeBytes < definition.storageBytes) {
@@ -303,7 +303,7 @@ export class ServiceSupervisor {
     }
     const problem = commandProblem(command);
     if (problem !== undefined) throw new SupervisorError("invalid-request", `hook ${problem}`);
-    await this.#createDataDir(service);
+    await this.#createDataDir(definition);
     const instance = this.#instances.get(service);
     const port = instance?.generation === generation ? instance.port : definition.port;
     const outcome = await runCommand(
@@ -347,8 +347,7 @@ export class ServiceSupervisor {
 
   /** `<dataDir>/services/<definition.dataDir or name>`. */
   dataDirOf(service: string): string {
-    const definition = this.#definitionOf(service);
-    return join(this.#options.dataDir, "services", definition.dataDir ?? definition.name);
+    return this.#dataDirFor(this.#definitionOf(service));
   }
 
   /** Agent shutdown: stops every instance and closes the log files. */
@@ -418,8 +417,13 @@ export class ServiceSupervisor {
     );
   }
 
-  async #createDataDir(service: string): Promise<string> {
-    const dataDir = this.dataDirOf(service);
+  /** From the definition an instance runs with, which a later define() may have dropped. */
+  #dataDirFor(definition: ServiceDefinition): string {
+    return join(this.#options.dataDir, "services", definition.dataDir ?? definition.name);
+  }
+
+  async #createDataDir(definition: ServiceDefinition): Promise<string> {
+    const dataDir = this.#dataDirFor(definition);
     try {
       await mkdir(dataDir, { recursive: true });
       await access(dataDir, constants.W_OK);
@@ -454,7 +458,7 @@ export class ServiceSupervisor {
       ...definition.env,
       HOST: serviceHost,
       ...(port === null ? {} : { PORT: String(port) }),
-      EDGEWARD_DATA_DIR: this.dataDirOf(definition.name),
+      EDGEWARD_DATA_DIR: this.#dataDirFor(definition),
       EDGEWARD_GENERATION: String(generation),
       EDGEWARD_SERVICE: definition.name,
       EDGEWARD_NODE_ID: this.#options.nodeId,
@@ -477,7 +481,7 @@ export class ServiceSupervisor {
         await this.#stopInstance(previous, `replaced by generation ${instance.generation}`);
       }
       this.#throwIfStopped(instance);
-      await this.#createDataDir(instance.service);
+      await this.#createDataDir(instance.definition);
       this.#throwIfStopped(instance);
       instance.port = instance.definition.port ?? (await pickFreePort(serviceHost));
       await this.#spawnUntilListening(instance, instance.port);
