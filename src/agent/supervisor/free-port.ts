@@ -1,6 +1,6 @@
 // A port for a service that did not ask for a fixed one: the kernel picks a free one for a
 // moment, and the service gets it as PORT. Another process could take it in between; the start
-// then fails with the service's own "address in use" and the server retries elsewhere.
+// then fails with the service's own "address in use", reported like any failed start.
 
 import { createServer } from "node:net";
 
