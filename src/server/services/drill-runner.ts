@@ -140,6 +140,18 @@ export class DrillRunner {
     const prober = probeTarget === undefined ? undefined : new Prober(clock, probeTarget, path);
     prober?.start();
     try {
+      // A first answer before the move, so the gap measured starts while the service served.
+      if (prober !== undefined && (await prober.recovered(drillLegTimeoutMs)) === undefined) {
+        return {
+          from,
+          to,
+          failoverId: null,
+          status: "unreachable-before-move",
+          unavailableMs: null,
+          writesLost: null,
+          dataAgeMs: null,
+        };
+      }
       const outcome = await control.failover(service, to);
       if (outcome.kind !== "started" && outcome.kind !== "queued") {
         return {

@@ -158,8 +158,11 @@ export class ServiceControl {
     this.#components.links.send(nodeId, { type: "routes", routes: this.#routes() });
   }
 
+  /** Its reports go with it: a disconnected agent's instances and proxies are not vouched for. */
   agentDisconnected(nodeId: string): void {
     this.#sentAssignments.delete(nodeId);
+    this.#instances.delete(nodeId);
+    this.#proxyPorts.delete(nodeId);
   }
 
   /** A service message from an agent (already validated). */
@@ -302,7 +305,10 @@ export class ServiceControl {
           options.prepareTimeoutMs,
         );
         return;
-      case "sync-data":
+      case "sync-data": {
+        // A reachable old primary holds the freshest data: copy it first even when the plan
+        // names only backups (a planned move, a drill, a node that left gracefully).
+        const fromUrl = this.#reachableAgentUrl(effect.from);
         this.#step(
           effect,
           effect.to,
@@ -310,13 +316,17 @@ export class ServiceControl {
             type: "sync-data",
             service: effect.service,
             generation: effect.generation,
-            fromUrl: this.#reachableAgentUrl(effect.from),
+            fromUrl,
             quiesce: true,
-            sources: [...effect.sources],
+            sources:
+              fromUrl !== null && !effect.sources.includes("primary")
+                ? ["primary", ...effect.sources]
+                : [...effect.sources],
           },
           options.syncDataTimeoutMs,
         );
         return;
+      }
       case "run-hook":
         this.#step(
           effect,
