@@ -228,7 +228,8 @@ describe("ServiceSupervisor", () => {
   it("restarts a crashing instance locally, then reports it failed once", async () => {
     const crashing = definition(
       "crashing",
-      listening(`setTimeout(() => { console.error("out of memory"); process.exit(3); }, 100);`),
+      // Long enough after listening that the supervisor sees it running, even on a loaded machine.
+      listening(`setTimeout(() => { console.error("out of memory"); process.exit(3); }, 400);`),
       { restartAttempts: 2 },
     );
     const { supervisor, failures, stateOf, statesSeen } = harness([crashing]);
@@ -296,11 +297,12 @@ describe("ServiceSupervisor", () => {
        console.log("loading");
        setInterval(() => {}, 1000);`,
     ]);
-    const { supervisor } = harness([silent], undefined, { startTimeoutMs: 300 });
+    // Long enough for node to start and print even on a loaded machine.
+    const { supervisor } = harness([silent], undefined, { startTimeoutMs: 1_500 });
     const error = await rejection(supervisor.start("silent", 1));
     expect(error.code).toBe("start-timeout");
     expect(error.message).toMatch(
-      /did not accept connections on port \d+ within 300 ms[^]*loading/,
+      /did not accept connections on port \d+ within 1500 ms[^]*loading/,
     );
     expect(supervisor.instances()).toMatchObject([{ state: "failed", pid: null }]);
     const pid = Number(readFileSync(join(supervisor.dataDirOf("silent"), "pid"), "utf8"));
@@ -317,10 +319,13 @@ describe("ServiceSupervisor", () => {
   });
 
   it("stop escalates to SIGKILL for a process that ignores SIGTERM", async () => {
-    const stubborn = definition(
-      "stubborn",
-      listening(`process.on("SIGTERM", () => console.log("ignoring SIGTERM"));`),
-    );
+    const stubborn = definition("stubborn", [
+      node,
+      "-e",
+      // The handler is in place before the port opens, so the start cannot race it.
+      `process.on("SIGTERM", () => console.log("ignoring SIGTERM"));
+         require("net").createServer().listen(Number(process.env.PORT), process.env.HOST);`,
+    ]);
     const { supervisor, stateOf } = harness([stubborn]);
     await supervisor.start("stubborn", 1);
     const pid = supervisor.instances()[0]?.pid ?? 0;
