@@ -1,0 +1,222 @@
+// End to end on loopback: production_monitoring as a real process supervised by real agents.
+// Crash the node running it (kill -9 of its process group): it serves again from the plan's
+// first backup through a proxy on a surviving node; crash that one too: the second backup.
+// Restart the first: it comes back fenced, and no second instance ever runs.
+
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
+import type { ServiceView } from "../../src/server/services/service-control.ts";
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, "..", "..");
+const cli = join(root, "bin", "edgeward.js");
+const dir = mkdtempSync(join(tmpdir(), "edgeward-e2e-failover-"));
+const service = "production_monitoring";
+const [primary, firstBackup, secondBackup] = [
+  "factory-1-line-a-edge-1",
+  "factory-1-line-a-edge-2",
+  "factory-1-line-b-edge-1",
+];
+/** The client's node: it survives every crash of this test. */
+const clientNode = "factory-1-warehouse-edge";
+
+function edgeward(...args: string[]) {
+  return run(process.execPath, [cli, ...args], { cwd: root, timeout: 90_000 });
+}
+
+function fleetFile(): FleetFile {
+  return JSON.parse(readFileSync(join(dir, "fleet.json"), "utf8")) as FleetFile;
+}
+
+async function serviceView(): Promise<ServiceView> {
+  const response = await fetch(`${fleetFile().server.url}/v1/services/${service}`);
+  return (await response.json()) as ServiceView;
+}
+
+/** Polls with a bound until `read` gives a value; never a fixed sleep. */
+async function waitFor<Value>(
+  read: () => Promise<Value | undefined>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<Value> {
+  const deadlineMs = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadlineMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const servingFrom = (nodeId: string) =>
+  waitFor(async () => {
+    const view = await serviceView();
+    return view.status === "serving" && view.node === nodeId ? view : undefined;
+  }, `${service} serving from ${nodeId}`);
+
+/** One HTTP request through the client node's proxy. */
+function throughProxy(
+  port: number,
+  method: "GET" | "POST",
+  path: string,
+  body?: unknown,
+): Promise<{ statusCode: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const outgoing = request(
+      { host: "127.0.0.1", port, method, path, agent: false, timeout: 15_000 },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => {
+          try {
+            resolve({
+              statusCode: response.statusCode ?? 0,
+              body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>,
+            });
+          } catch (error) {
+            reject(error as Error);
+          }
+        });
+      },
+    );
+    outgoing.on("error", reject);
+    outgoing.on("timeout", () => outgoing.destroy(new Error("timed out")));
+    outgoing.end(payload);
+  });
+}
+
+/** Processes of this test's fleet running the service: their command line names its program. */
+function serviceProcesses(): number[] {
+  const groups = new Set(fleetFile().nodes.map((node) => node.pgid));
+  const found: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const commandLine = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Field 5 of /proc/<pid>/stat (after the parenthesised name) is the process group.
+      const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+      if (commandLine.includes(`${service}.mjs`) && groups.has(pgid)) found.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}
+
+const startedGroups = new Set<number>();
+
+function crash(nodeId: string): void {
+  const node = fleetFile().nodes.find((candidate) => candidate.id === nodeId);
+  if (node === undefined) throw new Error(`no ${nodeId} in fleet.json`);
+  process.kill(-node.pgid, "SIGKILL");
+}
+
+beforeAll(async () => {
+  await edgeward(
+    "up",
+    "examples/industrial-iot.yaml",
+    "--dir",
+    dir,
+    "--detach",
+    "--timeout",
+    "60s",
+  );
+  const fleet = fleetFile();
+  startedGroups.add(fleet.server.pgid);
+  for (const node of fleet.nodes) startedGroups.add(node.pgid);
+}, 120_000);
+
+afterAll(async () => {
+  try {
+    await edgeward("down", "--dir", dir);
+  } finally {
+    for (const pgid of startedGroups) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+describe("failover of a real service on a local fleet", () => {
+  it("serves through one proxy address across two crashes, and never runs two instances", async () => {
+    const placed = await servingFrom(primary);
+    // Sampled all along: at no moment may two processes of the singleton run.
+    let mostAtOnce = 0;
+    const sampler = setInterval(() => {
+      mostAtOnce = Math.max(mostAtOnce, serviceProcesses().length);
+    }, 20);
+    const proxy = placed.proxies.find((candidate) => candidate.node === clientNode);
+    if (proxy === undefined) throw new Error(`no proxy of ${service} on ${clientNode}`);
+
+    const written = await throughProxy(proxy.port, "POST", "/readings", {
+      sensorId: "line-a/temperature-1",
+      value: 71.5,
+    });
+    expect(written.statusCode).toBe(201);
+    expect(await throughProxy(proxy.port, "GET", "/health")).toMatchObject({
+      statusCode: 200,
+      body: { generation: placed.generation },
+    });
+
+    crash(primary);
+    const second = await servingFrom(firstBackup);
+    expect(second.generation).toBeGreaterThan(placed.generation);
+    const afterFirst = await throughProxy(proxy.port, "GET", "/health");
+    expect(afterFirst).toMatchObject({ statusCode: 200, body: { generation: second.generation } });
+
+    crash(firstBackup);
+    const third = await servingFrom(secondBackup);
+    expect(third.generation).toBeGreaterThan(second.generation);
+    expect(await throughProxy(proxy.port, "GET", "/health")).toMatchObject({
+      statusCode: 200,
+      body: { generation: third.generation },
+    });
+
+    await edgeward("node", "start", primary, "--dir", dir);
+    startedGroups.add(fleetFile().nodes.find((node) => node.id === primary)?.pgid ?? 0);
+    await waitFor(async () => {
+      const response = await fetch(`${fleetFile().server.url}/v1/nodes/${primary}`);
+      const node = (await response.json()) as { status: string };
+      return node.status === "HEALTHY" ? node : undefined;
+    }, `${primary} HEALTHY again`);
+
+    // The returning node runs nothing: the service stays where it is, in exactly one process.
+    const settled = await serviceView();
+    expect(settled).toMatchObject({ node: secondBackup, generation: third.generation });
+    const running = settled.instances.filter((instance) => instance.state === "running");
+    expect(running).toEqual([
+      expect.objectContaining({ node: secondBackup, generation: third.generation }),
+    ]);
+    expect(serviceProcesses()).toHaveLength(1);
+    clearInterval(sampler);
+    expect(mostAtOnce).toBe(1);
+
+    const { stdout } = await edgeward("failovers", "--dir", dir, "--json");
+    const records = (
+      JSON.parse(stdout) as {
+        service: string;
+        reason: string;
+        status: string;
+        from: string | null;
+        to: string | null;
+      }[]
+    ).filter((record) => record.service === service && record.reason === "node_failure");
+    expect(records).toEqual([
+      expect.objectContaining({ from: primary, to: firstBackup, status: "completed" }),
+      expect.objectContaining({ from: firstBackup, to: secondBackup, status: "completed" }),
+    ]);
+  }, 120_000);
+});
