@@ -633,8 +633,14 @@ export class ServiceSupervisor {
       { service: instance.service, generation: instance.generation, exit: describeExit(exit) },
       "service process ended",
     );
-    // Exits while starting are the start's to report; exits after stop are expected.
-    if (instance.serviceProcess !== serviceProcess || instance.state !== "running") return;
+    // Exits while starting are the start's to report; exits once a stop began are expected.
+    if (
+      instance.serviceProcess !== serviceProcess ||
+      instance.state !== "running" ||
+      instance.stopped !== undefined
+    ) {
+      return;
+    }
     void this.#recover(
       instance,
       withOutput(`exited unexpectedly: ${describeExit(exit)}`, serviceProcess.tail.text()),
