@@ -2,7 +2,12 @@
 // validated at the edge with these schemas; responses are typed with the inferred types.
 
 import { z } from "zod";
-import type { AlertSeverity, FailoverRecord } from "../core/failover/failover-protocol.ts";
+import type {
+  AlertSeverity,
+  FailoverRecord,
+  TriggerOutcome,
+} from "../core/failover/failover-protocol.ts";
+import type { InstanceStatus } from "./service-messages.ts";
 import { nodeStatuses } from "../core/membership/node-status.ts";
 import { nodeIdPattern, nodeIdRule } from "./node-id.ts";
 
@@ -223,3 +228,33 @@ export interface DrillResult {
   /** Why it did not pass, or null. */
   problem: string | null;
 }
+
+/** A service as `GET /v1/services` shows it. */
+export interface ServiceView {
+  name: string;
+  node: string | null;
+  generation: number;
+  endpoint: string | null;
+  status: "serving" | "failing-over" | "unplaced";
+  /** The newest instance reports for this service, from every agent that runs one. */
+  instances: (InstanceStatus & { node: string })[];
+  /** Stable proxy port per node: connect to `<node host>:<port>` from anywhere. */
+  proxies: { node: string; host: string; port: number }[];
+  failoverId: number | null;
+}
+
+export interface ServiceListResponse {
+  services: ServiceView[];
+  serverTimeMs: number;
+}
+
+export interface FailoverListResponse {
+  failovers: FailoverRecord[];
+}
+
+export interface DrillListResponse {
+  drills: DrillResult[];
+}
+
+/** `POST /v1/services/:name/failover`: 202 when started or queued, else 409 with the outcome. */
+export type FailoverResponse = TriggerOutcome;

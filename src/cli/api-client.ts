@@ -2,19 +2,17 @@
 // to do when the server is not there.
 
 import type {
+  DrillListResponse,
   DrillResult,
   EventListResponse,
+  FailoverListResponse,
+  FailoverResponse,
   FleetEvent,
   NodeListResponse,
+  ServiceListResponse,
+  ServiceView,
 } from "../api/contract.ts";
 import type { RouteEntry } from "../api/service-messages.ts";
-import type { TriggerOutcome } from "../core/failover/failover-protocol.ts";
-import type {
-  DrillListResponse,
-  FailoverListResponse,
-  ServiceListResponse,
-} from "../server/routes/services.ts";
-import type { ServiceView } from "../server/services/service-control.ts";
 import { defaultFleetDir, readFleetFile } from "./local-fleet/fleet-file.ts";
 
 /** Requests to the server give up after this long. */
@@ -85,13 +83,13 @@ export class ApiClient {
    * Starts a planned failover. The server answers 202 (started, queued) or 409 with an outcome
    * (ignored, refused); both come back as the outcome. A failover already running is an error.
    */
-  async triggerFailover(name: string, to: string | undefined): Promise<TriggerOutcome> {
+  async triggerFailover(name: string, to: string | undefined): Promise<FailoverResponse> {
     const path = `/v1/services/${encodeURIComponent(name)}/failover`;
     const response = await this.#send(path, "POST", to === undefined ? {} : { to }, {
       timeoutMs: apiRequestTimeoutMs,
-      acceptStatus: (status, body) => status === 409 && isTriggerOutcome(body),
+      acceptStatus: (status, body) => status === 409 && isFailoverResponse(body),
     });
-    return response as TriggerOutcome;
+    return response as FailoverResponse;
   }
 
   listFailovers(query: { service?: string; limit?: number } = {}): Promise<FailoverListResponse> {
@@ -198,7 +196,7 @@ export class ApiClient {
   }
 }
 
-function isTriggerOutcome(body: unknown): boolean {
+function isFailoverResponse(body: unknown): boolean {
   return typeof body === "object" && body !== null && "kind" in body;
 }
 

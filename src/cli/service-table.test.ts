@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { DrillResult } from "../api/contract.ts";
 import type { FailoverRecord, StepRecord } from "../core/failover/failover-protocol.ts";
-import type { ServiceView } from "../server/services/service-control.ts";
+import type { ServiceView } from "../api/contract.ts";
 import {
   formatDrillReport,
   formatDurationMs,

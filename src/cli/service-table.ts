@@ -8,7 +8,7 @@ import type {
   StepRecord,
   TriggerOutcome,
 } from "../core/failover/failover-protocol.ts";
-import type { ServiceView } from "../server/services/service-control.ts";
+import type { ServiceView } from "../api/contract.ts";
 
 const green = "\u001b[32m";
 const yellow = "\u001b[33m";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
-import type { ServiceView } from "../../src/server/services/service-control.ts";
+import type { ServiceView } from "../../src/api/contract.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
@@ -82,7 +82,7 @@ function throughProxy(
               body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>,
             });
           } catch (error) {
-            reject(error as Error);
+            reject(error instanceof Error ? error : new Error(String(error)));
           }
         });
       },

@@ -2,12 +2,18 @@
 
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { nodeIdSchema, type DrillResult } from "../../api/contract.ts";
+import {
+  nodeIdSchema,
+  type DrillListResponse,
+  type DrillResult,
+  type FailoverListResponse,
+  type FailoverResponse,
+  type ServiceListResponse,
+  type ServiceView,
+} from "../../api/contract.ts";
 import type { RouteEntry } from "../../api/service-messages.ts";
-import type { FailoverRecord, TriggerOutcome } from "../../core/failover/failover-protocol.ts";
 import type { ControlPlane } from "../control-plane.ts";
 import { HttpError, parseOrReject } from "../http-error.ts";
-import type { ServiceView } from "../services/service-control.ts";
 
 const serviceParamsSchema = z.strictObject({ name: z.string().min(1).max(128) });
 const failoverBodySchema = z
@@ -19,18 +25,6 @@ const failoverQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1_000).default(100),
 });
 const drillQuerySchema = z.strictObject({ service: z.string().min(1).max(128).optional() });
-
-export interface ServiceListResponse {
-  services: ServiceView[];
-  serverTimeMs: number;
-}
-export interface FailoverListResponse {
-  failovers: FailoverRecord[];
-}
-export interface DrillListResponse {
-  drills: DrillResult[];
-}
-export type FailoverResponse = TriggerOutcome;
 
 export function registerServiceRoutes(app: FastifyInstance, plane: ControlPlane): void {
   const { services, drills, clock } = plane.components;

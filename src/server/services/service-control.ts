@@ -3,7 +3,7 @@
 // anything it decided reaches an agent, and keeps every agent's assignments (fencing) and
 // routing table (proxies) in step with the registry.
 
-import type { FleetEvent, NodeRecord } from "../../api/contract.ts";
+import type { FleetEvent, NodeRecord, ServiceView } from "../../api/contract.ts";
 import type {
   AgentCommand,
   AgentServiceMessage,
@@ -65,20 +65,6 @@ export interface ServiceControlComponents {
   nodes: NodeSource;
   options: FailoverOptions;
   webhook: AlertWebhook | undefined;
-}
-
-/** A service as `GET /v1/services` shows it. */
-export interface ServiceView {
-  name: string;
-  node: string | null;
-  generation: number;
-  endpoint: string | null;
-  status: "serving" | "failing-over" | "unplaced";
-  /** The newest instance reports for this service, from every agent that runs one. */
-  instances: (InstanceStatus & { node: string })[];
-  /** Stable proxy port per node: connect to `<node host>:<port>` from anywhere. */
-  proxies: { node: string; host: string; port: number }[];
-  failoverId: number | null;
 }
 
 export class ServiceControl {
