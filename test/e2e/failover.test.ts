@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
-import type { ServiceView } from "../../src/api/contract.ts";
+import type { DrillResult, ServiceView } from "../../src/api/contract.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
@@ -219,4 +219,30 @@ describe("failover of a real service on a local fleet", () => {
       expect.objectContaining({ from: firstBackup, to: secondBackup, status: "completed" }),
     ]);
   }, 120_000);
+
+  it("drills a planned failover and back with no acknowledged write lost", async () => {
+    const proxy = (await serviceView()).proxies.find((candidate) => candidate.node === clientNode);
+    if (proxy === undefined) throw new Error(`no proxy of ${service} on ${clientNode}`);
+    for (let reading = 0; reading < 5; reading += 1) {
+      const written = await throughProxy(proxy.port, "POST", "/readings", {
+        sensorId: "line-b/pressure-1",
+        value: reading,
+      });
+      expect(written.statusCode).toBe(201);
+    }
+    const before = await throughProxy(proxy.port, "GET", "/stats");
+
+    const { stdout } = await edgeward("drill", service, "--dir", dir, "--json");
+    const drill = JSON.parse(stdout) as DrillResult;
+    expect(drill).toMatchObject({ service, passed: true, rpoWritesLost: 0, problem: null });
+    expect(drill.legs).toHaveLength(2);
+    for (const leg of drill.legs) {
+      expect(leg).toMatchObject({ status: "completed", writesLost: 0, dataAgeMs: 0 });
+      expect(leg.unavailableMs).toBeGreaterThan(0);
+    }
+    // The data travelled with the service both ways.
+    const after = await throughProxy(proxy.port, "GET", "/stats");
+    expect(after.body["acknowledgedWrites"]).toBe(before.body["acknowledgedWrites"]);
+    expect(before.body["acknowledgedWrites"]).toBeGreaterThanOrEqual(5);
+  }, 60_000);
 });

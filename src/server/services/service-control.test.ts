@@ -1,7 +1,10 @@
 // The server's failover runtime end to end inside one process: the real server, with fake
 // agents on real WebSocket channels that answer step commands as a test tells them to.
 
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -133,7 +136,7 @@ async function industrialSpec(): Promise<FleetSpec> {
   return spec;
 }
 
-async function fleet(options: { dataDir?: string; durable?: boolean } = {}) {
+async function fleet(options: { dataDir?: string; durable?: boolean; webhook?: URL } = {}) {
   const fleetSpec = await industrialSpec();
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "edgeward-services-"));
   if (options.dataDir === undefined) cleanups.push(() => rmSync(dataDir, { recursive: true }));
@@ -148,6 +151,7 @@ async function fleet(options: { dataDir?: string; durable?: boolean } = {}) {
     failover: failoverOptionsFor({ verifyCheckIntervalMs: 20 }),
     logger: pino({ level: "silent" }),
     ...(options.durable === true ? {} : { store: new MemoryStore() }),
+    ...(options.webhook === undefined ? {} : { alertWebhookUrl: options.webhook }),
     prober: (agentUrl) =>
       Promise.resolve(dead.has(new URL(agentUrl).pathname.slice(1)) ? "refused" : "alive"),
   });
@@ -288,5 +292,34 @@ describe("the server's failover runtime", () => {
     for (const [nodeId, fake] of second.agents) if (nodeId !== primary) await fake.connect();
     const view = await second.servingFrom("production_monitoring", firstBackup);
     expect(view.generation).toBe(2);
+  });
+
+  it("posts alerts and finished failovers to the webhook", async () => {
+    const posted: { type: string; status?: string; severity?: string }[] = [];
+    const receiver = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        posted.push(JSON.parse(Buffer.concat(chunks).toString("utf8")) as (typeof posted)[number]);
+        response.writeHead(204).end();
+      });
+    });
+    receiver.listen(0, "127.0.0.1");
+    await once(receiver, "listening");
+    cleanups.push(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+    const { port } = receiver.address() as AddressInfo;
+    const { agents, crash, servingFrom } = await fleet({
+      webhook: new URL(`http://127.0.0.1:${port}/alerts`),
+    });
+    for (const fake of agents.values()) await fake.connect();
+    await servingFrom("production_monitoring", primary);
+    crash(primary);
+    await servingFrom("production_monitoring", firstBackup);
+    await waitFor(
+      () =>
+        posted.some((body) => body.type === "service.failover" && body.status === "completed") &&
+        posted.some((body) => body.type === "service.alert" && body.severity === "warning"),
+      "the webhook posts",
+    );
   });
 });
