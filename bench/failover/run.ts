@@ -700,7 +700,10 @@ try {
   // quality_control belongs on its own node; if its initial placement missed it (an agent that
   // connects late gets its command before the service definitions), move it there, so a crash
   // of production_monitoring's primary does not fail over two services at once.
-  const quality = await serviceView(serverUrl, "quality_control");
+  const quality = await waitFor(async () => {
+    const current = await serviceView(serverUrl, "quality_control");
+    return current.status === "serving" ? current : undefined;
+  }, "quality_control serving");
   results["qualityControlInitialNode"] = quality.node;
   if (quality.node !== qualityControlPrimary) {
     log(
