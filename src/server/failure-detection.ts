@@ -3,6 +3,7 @@
 
 import {
   Membership,
+  type TransitionReason,
   type MembershipEffect,
   type NodeHealthView,
 } from "../core/membership/membership.ts";
@@ -28,7 +29,7 @@ export interface FailureDetectionComponents {
 }
 
 /** Told of every status change after it is recorded (the failover runtime listens). */
-export type StatusListener = (nodeId: string, to: NodeStatus) => void;
+export type StatusListener = (nodeId: string, to: NodeStatus, reason: TransitionReason) => void;
 
 /** Probes in flight at once; a mass outage must not open thousands of sockets. */
 export const probesInFlightMax = 512;
@@ -155,7 +156,7 @@ export class FailureDetection {
         };
         if (effect.to === NodeStatus.failed) logger.warn(fields, "node failed");
         else logger.info(fields, "node status changed");
-        this.#statusListener(effect.nodeId, effect.to);
+        this.#statusListener(effect.nodeId, effect.to, effect.reason);
         return;
       }
       case "probe":

@@ -95,7 +95,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ? undefined
         : new AlertWebhook(options.alertWebhookUrl, logger),
   });
-  detection.onStatusChange((nodeId, to) => services.nodeStatusChanged(nodeId, to));
+  detection.onStatusChange((nodeId, to, reason) => services.nodeStatusChanged(nodeId, to, reason));
   const drills = new DrillRunner({ clock, logger, store, events, catalog, control: services });
   const plane = new ControlPlane({
     clock,

@@ -24,6 +24,7 @@ import {
   FailoverSnapshotError,
   type FailoverSnapshot,
 } from "../../core/failover/orchestrator.ts";
+import { TransitionReason } from "../../core/membership/membership.ts";
 import { NodeStatus } from "../../core/membership/node-status.ts";
 import type { PlacementCandidate, Resources } from "../../core/placement/placement.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
@@ -126,15 +127,28 @@ export class ServiceControl {
     await this.#chain;
   }
 
-  /** A node's status changed: its services fail over when it failed or left. */
-  nodeStatusChanged(nodeId: string, to: NodeStatus): void {
-    if (to === NodeStatus.failed) this.#triggerForNode(nodeId, "node_failure");
-    else if (to === NodeStatus.offline) this.#triggerForNode(nodeId, "planned");
+  /**
+   * A node's status changed: its services fail over when it failed or left. A refused probe
+   * means the node's agent is gone (`node_failure`); a probe that timed out cannot tell a dead
+   * node from one cut off, so plans that name `network_partition` get that condition.
+   */
+  nodeStatusChanged(nodeId: string, to: NodeStatus, reason: TransitionReason): void {
+    if (to === NodeStatus.offline) this.#triggerForNode(nodeId, () => "planned");
+    if (to !== NodeStatus.failed) return;
+    if (reason === TransitionReason.probeRefused) {
+      this.#triggerForNode(nodeId, () => "node_failure");
+      return;
+    }
+    this.#triggerForNode(nodeId, (service) =>
+      this.#components.catalog.get(service)?.failover.plan?.conditions.includes("network_partition")
+        ? "network_partition"
+        : "node_failure",
+    );
   }
 
   /** A node registered with a new incarnation: its agent restarted, so its instances are gone. */
   nodeRestarted(nodeId: string): void {
-    this.#triggerForNode(nodeId, "node_failure");
+    this.#triggerForNode(nodeId, () => "node_failure");
   }
 
   /** An agent connected: tell it what to run and where everything is. */
@@ -439,14 +453,17 @@ export class ServiceControl {
     return false;
   }
 
-  #triggerForNode(nodeId: string, reason: FailoverReason): void {
+  #triggerForNode(nodeId: string, reasonFor: (service: string) => FailoverReason): void {
     void this.#drive(() => {
       for (const [service, entry] of this.#core.registry.entries()) {
-        if (entry.route?.nodeId === nodeId) this.#trigger(service, reason, nodeId, undefined);
+        if (entry.route?.nodeId === nodeId) {
+          this.#trigger(service, reasonFor(service), nodeId, undefined);
+        }
       }
       for (const failover of [...this.#core.active()]) {
         if (failover.phase === "attempting" && failover.attempt.node === nodeId) {
-          this.#trigger(failover.service.name, reason, nodeId, undefined);
+          const service = failover.service.name;
+          this.#trigger(service, reasonFor(service), nodeId, undefined);
         }
       }
     });
