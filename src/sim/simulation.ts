@@ -229,6 +229,8 @@ export class Simulation implements EventHandler {
 
   // Server.
   readonly #memberships: Membership[];
+  /** Each node's handle in its group's membership, from its first registration (-1: none). */
+  readonly #memberHandle: Int32Array;
   readonly #tickIntervalMs: Float64Array;
 
   // Instances.
@@ -319,6 +321,7 @@ export class Simulation implements EventHandler {
       Int32Array.from(fleet.nodes, (node) => fleet.groups[node.groupIndex]?.linkProfileIndex ?? 0),
     );
 
+    this.#memberHandle = new Int32Array(nodeCount).fill(-1);
     this.#memberships = fleet.groups.map(
       (group) =>
         new Membership(this.#detectorOptions(group.detector), 0, (effect) =>
@@ -579,11 +582,13 @@ export class Simulation implements EventHandler {
         if (connection > current) {
           this.#serverConnection[node] = connection;
           this.#lastArrivalMs[node] = nowMs;
-          membership.register(nodeId, nowMs, { probeable: this.#probeable() });
+          this.#memberHandle[node] = membership.register(nodeId, nowMs, {
+            probeable: this.#probeable(),
+          });
           this.#restartAssignedServices(node);
         } else if (connection === current) {
           this.#lastArrivalMs[node] = nowMs;
-          membership.heartbeat(nodeId, nowMs);
+          membership.heartbeatAt(this.#memberHandle[node] ?? -1, nowMs);
         }
         break;
       case Message.connectionClosed:

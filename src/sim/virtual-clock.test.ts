@@ -75,4 +75,45 @@ describe("VirtualClock", () => {
     expect(clock.runUntil(10_000, handler)).toBe(10_000);
     expect(ordered).toBe(true);
   });
+
+  it("matches a sorted reference across the calendar's horizon, gaps and fractional times", () => {
+    const clock = new VirtualClock(0.25);
+    const random = new SeededRandom(11);
+    const expected: { atMs: number; number: number }[] = [];
+    let posted = 0;
+    const post = (atMs: number) => {
+      const clampedMs = Math.max(atMs, clock.nowMs());
+      clock.post(atMs, 1, posted, 0);
+      expected.push({ atMs: clampedMs, number: posted });
+      posted += 1;
+    };
+    const seen: { atMs: number; number: number }[] = [];
+    const handler: EventHandler = {
+      handleEvent: (_kind, number) => {
+        const nowMs = clock.nowMs();
+        seen.push({ atMs: nowMs, number });
+        if (posted >= 20_000) return;
+        // Near (same millisecond), within the ring, beyond it (16.4 s), and ties.
+        const roll = random.nextIndex(4);
+        if (roll === 0) post(nowMs + random.nextFloat());
+        else if (roll === 1) post(nowMs + random.nextFloat() * 5_000);
+        else if (roll === 2) post(nowMs + 16_000 + random.nextFloat() * 60_000);
+        else post(nowMs);
+      },
+    };
+    // A first batch spread over ten minutes, with long empty stretches between clusters.
+    for (let index = 0; index < 2_000; index += 1) {
+      post(random.nextIndex(10) * 60_000 + random.nextFloat() * 3);
+    }
+    // Run in slices, posting between them as a caller of runUntil would.
+    for (let endMs = 0; endMs <= 2_000_000; endMs += 33_333.5) {
+      clock.runUntil(endMs, handler);
+      expect(clock.nowMs()).toBe(Math.max(endMs, 0.25));
+      post(endMs - 5);
+      post(endMs + 0.5);
+    }
+    clock.runUntil(Number.MAX_SAFE_INTEGER, handler);
+    expected.sort((left, right) => left.atMs - right.atMs || left.number - right.number);
+    expect(seen).toEqual(expected);
+  });
 });

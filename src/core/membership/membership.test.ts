@@ -272,3 +272,64 @@ describe("membership tick order", () => {
     expect(failed).toEqual(["a", "c", "d", "b"]);
   });
 });
+
+describe("membership handles", () => {
+  it("heartbeatAt(handle) judges exactly as heartbeat(nodeId)", () => {
+    const byId = harness();
+    const byHandle = harness();
+    byId.membership.register("a", afterGraceMs, { probeable: true });
+    const handle = byHandle.membership.register("a", afterGraceMs, { probeable: true });
+    expect(byHandle.membership.handleOf("a")).toBe(handle);
+    // Jittered heartbeats, a silence long enough to convict, then re-admission.
+    const arrivalsMs = [200, 390, 640, 800, 1_010, 4_000, 4_200, 4_400, 4_600];
+    for (const [ordinal, arrivalMs] of arrivalsMs.entries()) {
+      const fromMs = afterGraceMs + (arrivalsMs[ordinal - 1] ?? 0) + 10;
+      for (const h of [byId, byHandle]) h.runTicks(fromMs, afterGraceMs + arrivalMs - 10);
+      byId.membership.heartbeat("a", afterGraceMs + arrivalMs);
+      byHandle.membership.heartbeatAt(handle, afterGraceMs + arrivalMs);
+      expect(byHandle.membership.view("a", afterGraceMs + arrivalMs)).toEqual(
+        byId.membership.view("a", afterGraceMs + arrivalMs),
+      );
+    }
+    expect(byHandle.effects).toEqual(byId.effects);
+    expect(byId.transitions().map((transition) => transition.split("@")[0])).toEqual([
+      "HEALTHY",
+      "DEGRADED",
+      "FAILED",
+      "HEALTHY",
+    ]);
+  });
+
+  it("keeps a handle through re-registration and restore, and refuses it after removal", () => {
+    const h = harness();
+    const first = h.membership.register("a", afterGraceMs, { probeable: true });
+    const second = h.membership.register("b", afterGraceMs, { probeable: true });
+    expect(second).not.toBe(first);
+    expect(h.membership.register("a", afterGraceMs + 200, { probeable: true })).toBe(first);
+    h.membership.restore("a", NodeStatus.failed, 7, afterGraceMs + 300, true);
+    expect(h.membership.handleOf("a")).toBe(first);
+    expect(h.membership.view("a", afterGraceMs + 300)).toMatchObject({
+      status: NodeStatus.failed,
+      statusSinceMs: 7,
+    });
+    h.membership.remove("a");
+    expect(h.membership.handleOf("a")).toBeUndefined();
+    expect(() => h.membership.heartbeatAt(first, afterGraceMs + 400)).toThrow(RangeError);
+    // A freed slot is reused, but the newcomer still ticks after the older nodes.
+    expect(h.membership.register("c", afterGraceMs + 500, { probeable: true })).toBe(first);
+    expect([...h.membership.nodeIds()]).toEqual(["b", "c"]);
+  });
+
+  it("tracks more nodes than its first allocation", () => {
+    const h = harness();
+    for (let index = 0; index < 1_000; index += 1) {
+      h.membership.register(`n${index}`, afterGraceMs, { probeable: false });
+    }
+    for (let index = 0; index < 1_000; index += 2)
+      h.membership.heartbeat(`n${index}`, afterGraceMs + 200);
+    h.runTicks(afterGraceMs + 200, afterGraceMs + 700, 10);
+    expect(h.membership.size).toBe(1_000);
+    expect(h.membership.view("n998", afterGraceMs + 700)?.status).toBe(NodeStatus.healthy);
+    expect(h.membership.view("n999", afterGraceMs + 700)?.status).not.toBe(NodeStatus.healthy);
+  });
+});

@@ -2,7 +2,7 @@
 // heartbeats, connection losses, probe answers and time, emitting status transitions and
 // probe requests. The server and the simulator run this same code.
 
-import { ArrivalWindow } from "./arrival-window.ts";
+import { ArrivalWindows } from "./arrival-window.ts";
 import { phiQuantiles, type DetectorOptions, type PhiQuantiles } from "./detector-options.ts";
 import { NodeStatus } from "./node-status.ts";
 import { upperTailProbability } from "./normal-distribution.ts";
@@ -60,27 +60,6 @@ export interface NodeHealthView {
   readonly phi: number | undefined;
 }
 
-interface NodeHealth {
-  readonly nodeId: string;
-  status: NodeStatus;
-  statusSinceMs: number;
-  lastHeartbeatAtMs: number;
-  readonly window: ArrivalWindow;
-  /** Heartbeat age at which the node is suspected; recomputed on each heartbeat. */
-  suspectAfterMs: number;
-  /** Heartbeat age after which a suspect whose probe failed is convicted. */
-  convictAfterMs: number;
-  probeable: boolean;
-  /** The heartbeat connection closed without a goodbye and no heartbeat came since. */
-  connectionDropped: boolean;
-  probeStartedAtMs: number | undefined;
-  lastProbeAliveAtMs: number | undefined;
-  /** The failed probe that supports conviction, cleared when the node shows life. */
-  probeFailure: "refused" | "timed-out" | undefined;
-  /** On-time heartbeats in a row while FAILED, towards re-admission. */
-  onTimeHeartbeats: number;
-}
-
 /** Upper bound on tracked nodes, so a flood of registrations cannot exhaust memory. */
 export const membershipNodesMax = 100_000;
 
@@ -95,23 +74,76 @@ export class UnknownNodeError extends Error {
   }
 }
 
+/**
+ * A registered node's slot number, returned by `register` and `handleOf`: feeding heartbeats
+ * by handle skips looking the node up by name. Valid until the node is removed.
+ */
+export type MemberHandle = number;
+
+/** Statuses as small integers, in the per-slot status array. */
+const StatusCode = { healthy: 0, degraded: 1, failed: 2, offline: 3 } as const;
+const statusOfCode: readonly NodeStatus[] = [
+  NodeStatus.healthy,
+  NodeStatus.degraded,
+  NodeStatus.failed,
+  NodeStatus.offline,
+];
+const codeOfStatus: Readonly<Record<NodeStatus, number>> = {
+  [NodeStatus.healthy]: StatusCode.healthy,
+  [NodeStatus.degraded]: StatusCode.degraded,
+  [NodeStatus.failed]: StatusCode.failed,
+  [NodeStatus.offline]: StatusCode.offline,
+};
+
+/** The failed probe that supports conviction, cleared when the node shows life. */
+const ProbeFailure = { none: 0, refused: 1, timedOut: 2 } as const;
+
+/** Slots allocated up front; the arrays double as the fleet grows, up to `membershipNodesMax`. */
+const initialSlotCapacity = 64;
+
 export class Membership {
   readonly #options: DetectorOptions;
   readonly #quantiles: PhiQuantiles;
   readonly #emit: EffectSink;
-  readonly #nodes = new Map<string, NodeHealth>();
-  /**
-   * The same nodes in registration order, for `tick`: walking an array costs a third of
-   * walking a Map, and a server ticks its whole fleet several times a second.
-   */
-  readonly #ordered: NodeHealth[] = [];
   readonly #graceUntilMs: number;
+  /** Node id to slot; its key order is registration order, as `nodeIds` promises. */
+  readonly #slots = new Map<string, number>();
+  /**
+   * Occupied slots in registration order, for `tick`: a server ticks its whole fleet several
+   * times a second, and walking typed arrays costs a fraction of walking objects.
+   */
+  #order = new Int32Array(initialSlotCapacity);
+  #orderLength = 0;
+  readonly #freeSlots: number[] = [];
+  #slotCapacity = initialSlotCapacity;
+  #slotsUsed = 0;
+
+  // Per-slot state (struct of arrays); an unset time is NaN.
+  readonly #nodeIdOfSlot: (string | undefined)[] = [];
+  #status = new Uint8Array(initialSlotCapacity);
+  #statusSinceMs = new Float64Array(initialSlotCapacity);
+  #lastHeartbeatAtMs = new Float64Array(initialSlotCapacity);
+  /** Heartbeat age at which the node is suspected; recomputed on each heartbeat. */
+  #suspectAfterMs = new Float64Array(initialSlotCapacity);
+  /** Heartbeat age after which a suspect whose probe failed is convicted. */
+  #convictAfterMs = new Float64Array(initialSlotCapacity);
+  /** 0 for nodes the server cannot reach (no probe address): conviction on silence alone. */
+  #probeable = new Uint8Array(initialSlotCapacity);
+  /** 1: the heartbeat connection closed without a goodbye and no heartbeat came since. */
+  #connectionDropped = new Uint8Array(initialSlotCapacity);
+  #probeStartedAtMs = new Float64Array(initialSlotCapacity);
+  #lastProbeAliveAtMs = new Float64Array(initialSlotCapacity);
+  #probeFailure = new Uint8Array(initialSlotCapacity);
+  /** On-time heartbeats in a row while FAILED, towards re-admission. */
+  #onTimeHeartbeats = new Int32Array(initialSlotCapacity);
+  readonly #windows: ArrivalWindows;
 
   constructor(options: DetectorOptions, startedAtMs: number, emit: EffectSink) {
     this.#options = options;
     this.#quantiles = phiQuantiles(options);
     this.#emit = emit;
     this.#graceUntilMs = startedAtMs + options.startupGraceMs;
+    this.#windows = new ArrivalWindows(options.windowSize, initialSlotCapacity);
   }
 
   get options(): DetectorOptions {
@@ -119,34 +151,40 @@ export class Membership {
   }
 
   has(nodeId: string): boolean {
-    return this.#nodes.has(nodeId);
+    return this.#slots.has(nodeId);
   }
 
   get size(): number {
-    return this.#nodes.size;
+    return this.#slots.size;
   }
 
   nodeIds(): IterableIterator<string> {
-    return this.#nodes.keys();
+    return this.#slots.keys();
   }
 
-  /** A node announces itself (first start or restart). */
-  register(nodeId: string, atMs: number, registration: RegistrationOptions): void {
-    const node = this.#nodes.get(nodeId);
-    if (node === undefined) {
+  /** The handle of a registered node, for `heartbeatAt`. */
+  handleOf(nodeId: string): MemberHandle | undefined {
+    return this.#slots.get(nodeId);
+  }
+
+  /** A node announces itself (first start or restart). Returns its handle. */
+  register(nodeId: string, atMs: number, registration: RegistrationOptions): MemberHandle {
+    const slot = this.#slots.get(nodeId);
+    if (slot === undefined) {
       const created = this.#create(nodeId, NodeStatus.healthy, atMs, registration.probeable);
       this.#emit({
         type: "transition",
         nodeId,
         from: undefined,
-        to: created.status,
+        to: NodeStatus.healthy,
         atMs,
         reason: TransitionReason.registered,
       });
-      return;
+      return created;
     }
-    node.probeable = registration.probeable;
-    this.heartbeat(nodeId, atMs);
+    this.#probeable[slot] = registration.probeable ? 1 : 0;
+    this.heartbeatAt(slot, atMs);
+    return slot;
   }
 
   /**
@@ -160,254 +198,343 @@ export class Membership {
     atMs: number,
     probeable: boolean,
   ): void {
-    const node = this.#create(nodeId, status, atMs, probeable);
-    node.statusSinceMs = statusSinceMs;
+    const slot = this.#create(nodeId, status, atMs, probeable);
+    this.#statusSinceMs[slot] = statusSinceMs;
   }
 
   remove(nodeId: string): boolean {
-    const node = this.#nodes.get(nodeId);
-    if (node === undefined) return false;
-    // Rare (a node gone for good), so an O(n) splice that keeps the order is fine.
-    this.#ordered.splice(this.#ordered.indexOf(node), 1);
-    return this.#nodes.delete(nodeId);
+    const slot = this.#slots.get(nodeId);
+    if (slot === undefined) return false;
+    // Rare (a node gone for good), so an O(n) shift that keeps the order is fine.
+    const position = this.#order.subarray(0, this.#orderLength).indexOf(slot);
+    this.#order.copyWithin(position, position + 1, this.#orderLength);
+    this.#orderLength -= 1;
+    this.#nodeIdOfSlot[slot] = undefined;
+    this.#freeSlots.push(slot);
+    return this.#slots.delete(nodeId);
   }
 
   heartbeat(nodeId: string, atMs: number): void {
-    const node = this.#require(nodeId);
-    const gapMs = atMs - node.lastHeartbeatAtMs;
-    const wasOnTime = gapMs < node.suspectAfterMs;
-    node.lastHeartbeatAtMs = atMs;
-    node.connectionDropped = false;
-    switch (node.status) {
-      case NodeStatus.healthy:
-        node.window.add(gapMs);
+    this.heartbeatAt(this.#require(nodeId), atMs);
+  }
+
+  /** `heartbeat` by handle (from `register` or `handleOf`): the simulator's hot path. */
+  heartbeatAt(handle: MemberHandle, atMs: number): void {
+    const nodeId = this.#nodeIdOfSlot[handle];
+    if (nodeId === undefined) throw new RangeError(`member handle ${handle} is not registered`);
+    const gapMs = atMs - (this.#lastHeartbeatAtMs[handle] ?? 0);
+    const wasOnTime = gapMs < (this.#suspectAfterMs[handle] ?? 0);
+    this.#lastHeartbeatAtMs[handle] = atMs;
+    this.#connectionDropped[handle] = 0;
+    const code: number = this.#status[handle] ?? -1;
+    switch (code) {
+      case StatusCode.healthy:
+        this.#windows.add(handle, gapMs);
         break;
-      case NodeStatus.degraded:
-        node.window.add(gapMs);
-        this.#clearSuspicion(node);
-        this.#transition(nodeId, node, NodeStatus.healthy, atMs, TransitionReason.heartbeatResumed);
+      case StatusCode.degraded:
+        this.#windows.add(handle, gapMs);
+        this.#clearSuspicion(handle);
+        this.#transition(
+          nodeId,
+          handle,
+          NodeStatus.healthy,
+          atMs,
+          TransitionReason.heartbeatResumed,
+        );
         break;
-      case NodeStatus.failed:
-        node.onTimeHeartbeats = wasOnTime ? node.onTimeHeartbeats + 1 : 1;
-        if (node.onTimeHeartbeats >= this.#options.readmitHeartbeats) {
-          this.#resetHistory(node);
-          this.#transition(nodeId, node, NodeStatus.healthy, atMs, TransitionReason.readmitted);
+      case StatusCode.failed: {
+        const onTime = wasOnTime ? (this.#onTimeHeartbeats[handle] ?? 0) + 1 : 1;
+        this.#onTimeHeartbeats[handle] = onTime;
+        if (onTime >= this.#options.readmitHeartbeats) {
+          this.#resetHistory(handle);
+          this.#transition(nodeId, handle, NodeStatus.healthy, atMs, TransitionReason.readmitted);
         }
         break;
-      case NodeStatus.offline:
-        this.#resetHistory(node);
-        this.#transition(nodeId, node, NodeStatus.healthy, atMs, TransitionReason.rejoined);
+      }
+      case StatusCode.offline:
+        this.#resetHistory(handle);
+        this.#transition(nodeId, handle, NodeStatus.healthy, atMs, TransitionReason.rejoined);
         break;
+      default:
+        throw new Error(`member ${nodeId} has no valid status code`);
     }
-    this.#updateThresholds(node);
+    this.#updateThresholds(handle);
   }
 
   /** The node said goodbye: a planned shutdown, not a failure. */
   goodbye(nodeId: string, atMs: number): void {
-    const node = this.#require(nodeId);
-    node.connectionDropped = false;
-    this.#clearSuspicion(node);
-    if (node.status !== NodeStatus.offline) {
-      this.#transition(nodeId, node, NodeStatus.offline, atMs, TransitionReason.gracefulShutdown);
+    const slot = this.#require(nodeId);
+    this.#connectionDropped[slot] = 0;
+    this.#clearSuspicion(slot);
+    if (this.#status[slot] !== StatusCode.offline) {
+      this.#transition(nodeId, slot, NodeStatus.offline, atMs, TransitionReason.gracefulShutdown);
     }
   }
 
   /** The node's heartbeat connection closed without a goodbye: suspect it and probe now. */
   connectionLost(nodeId: string, atMs: number): void {
-    const node = this.#nodes.get(nodeId);
-    if (node === undefined) return;
-    node.connectionDropped = true;
-    this.#evaluate(nodeId, node, atMs);
+    const slot = this.#slots.get(nodeId);
+    if (slot === undefined) return;
+    this.#connectionDropped[slot] = 1;
+    this.#evaluate(nodeId, slot, atMs);
   }
 
   /** An answer to a probe this machine asked for. A probe never answered times out by itself. */
   probeAnswered(nodeId: string, answer: ProbeAnswer, atMs: number): void {
-    const node = this.#nodes.get(nodeId);
-    if (node === undefined || node.probeStartedAtMs === undefined) return;
-    node.probeStartedAtMs = undefined;
+    const slot = this.#slots.get(nodeId);
+    if (slot === undefined || Number.isNaN(this.#probeStartedAtMs[slot] ?? Number.NaN)) return;
+    this.#probeStartedAtMs[slot] = Number.NaN;
     if (answer === "alive") {
-      node.lastProbeAliveAtMs = atMs;
-      node.probeFailure = undefined;
+      this.#lastProbeAliveAtMs[slot] = atMs;
+      this.#probeFailure[slot] = ProbeFailure.none;
     } else {
-      node.probeFailure = "refused";
+      this.#probeFailure[slot] = ProbeFailure.refused;
     }
-    this.#evaluate(nodeId, node, atMs);
+    this.#evaluate(nodeId, slot, atMs);
   }
 
   /** Advances time: suspects, convicts and re-probes whatever is due. */
   tick(atMs: number): void {
-    for (const node of this.#ordered) this.#evaluate(node.nodeId, node, atMs);
+    const order = this.#order;
+    const status = this.#status;
+    const lastHeartbeatAtMs = this.#lastHeartbeatAtMs;
+    const suspectAfterMs = this.#suspectAfterMs;
+    const connectionDropped = this.#connectionDropped;
+    const inGrace = atMs < this.#graceUntilMs;
+    for (let position = 0; position < this.#orderLength; position += 1) {
+      const slot = order[position] ?? 0;
+      const code = status[slot];
+      // The common case, settled without a call: a healthy node whose heartbeat is not overdue.
+      if (
+        code === StatusCode.healthy &&
+        connectionDropped[slot] === 0 &&
+        (inGrace || atMs - (lastHeartbeatAtMs[slot] ?? 0) < (suspectAfterMs[slot] ?? 0))
+      ) {
+        continue;
+      }
+      if (code !== StatusCode.healthy && code !== StatusCode.degraded) continue;
+      this.#evaluate(this.#nodeIdOfSlot[slot] ?? "", slot, atMs);
+    }
   }
 
   view(nodeId: string, atMs: number): NodeHealthView | undefined {
-    const node = this.#nodes.get(nodeId);
-    if (node === undefined) return undefined;
-    const heartbeatAgeMs = Math.max(0, atMs - node.lastHeartbeatAtMs);
+    const slot = this.#slots.get(nodeId);
+    if (slot === undefined) return undefined;
+    const lastHeartbeatAtMs = this.#lastHeartbeatAtMs[slot] ?? 0;
+    const heartbeatAgeMs = Math.max(0, atMs - lastHeartbeatAtMs);
     return {
-      status: node.status,
-      statusSinceMs: node.statusSinceMs,
-      lastHeartbeatAtMs: node.lastHeartbeatAtMs,
+      status: this.#statusOf(slot),
+      statusSinceMs: this.#statusSinceMs[slot] ?? 0,
+      lastHeartbeatAtMs,
       heartbeatAgeMs,
-      phi: this.#options.kind === "accrual" ? this.#phi(node, heartbeatAgeMs) : undefined,
+      phi: this.#options.kind === "accrual" ? this.#phi(slot, heartbeatAgeMs) : undefined,
     };
   }
 
-  #create(nodeId: string, status: NodeStatus, atMs: number, probeable: boolean): NodeHealth {
-    if (this.#nodes.size >= membershipNodesMax) {
-      throw new MembershipCapacityError(
-        `membership is full (${membershipNodesMax} nodes); remove nodes that are gone for good`,
-      );
+  #statusOf(slot: number): NodeStatus {
+    return statusOfCode[this.#status[slot] ?? StatusCode.healthy] ?? NodeStatus.healthy;
+  }
+
+  /** Creates the node, or resets it in its slot if it exists (a restored node keeps its place). */
+  #create(nodeId: string, status: NodeStatus, atMs: number, probeable: boolean): number {
+    let slot = this.#slots.get(nodeId);
+    if (slot === undefined) {
+      if (this.#slots.size >= membershipNodesMax) {
+        throw new MembershipCapacityError(
+          `membership is full (${membershipNodesMax} nodes); remove nodes that are gone for good`,
+        );
+      }
+      slot = this.#allocateSlot();
+      this.#order[this.#orderLength] = slot;
+      this.#orderLength += 1;
+      this.#slots.set(nodeId, slot);
+      this.#nodeIdOfSlot[slot] = nodeId;
     }
-    const node: NodeHealth = {
-      nodeId,
-      status,
-      statusSinceMs: atMs,
-      lastHeartbeatAtMs: atMs,
-      window: new ArrivalWindow(this.#options.windowSize),
-      suspectAfterMs: 0,
-      convictAfterMs: 0,
-      probeable,
-      connectionDropped: false,
-      probeStartedAtMs: undefined,
-      lastProbeAliveAtMs: undefined,
-      probeFailure: undefined,
-      onTimeHeartbeats: 0,
-    };
-    this.#resetHistory(node);
-    this.#updateThresholds(node);
-    const replaced = this.#nodes.get(nodeId);
-    // A restored node keeps its place, as Map.set keeps the key's.
-    if (replaced === undefined) this.#ordered.push(node);
-    else this.#ordered[this.#ordered.indexOf(replaced)] = node;
-    this.#nodes.set(nodeId, node);
-    return node;
+    this.#status[slot] = codeOfStatus[status];
+    this.#statusSinceMs[slot] = atMs;
+    this.#lastHeartbeatAtMs[slot] = atMs;
+    this.#suspectAfterMs[slot] = 0;
+    this.#convictAfterMs[slot] = 0;
+    this.#probeable[slot] = probeable ? 1 : 0;
+    this.#connectionDropped[slot] = 0;
+    this.#probeStartedAtMs[slot] = Number.NaN;
+    this.#lastProbeAliveAtMs[slot] = Number.NaN;
+    this.#probeFailure[slot] = ProbeFailure.none;
+    this.#onTimeHeartbeats[slot] = 0;
+    this.#resetHistory(slot);
+    this.#updateThresholds(slot);
+    return slot;
   }
 
-  #require(nodeId: string): NodeHealth {
-    const node = this.#nodes.get(nodeId);
-    if (node === undefined) throw new UnknownNodeError(nodeId);
-    return node;
+  #allocateSlot(): number {
+    const reused = this.#freeSlots.pop();
+    if (reused !== undefined) return reused;
+    if (this.#slotsUsed === this.#slotCapacity) this.#growSlots();
+    const slot = this.#slotsUsed;
+    this.#slotsUsed += 1;
+    return slot;
   }
 
-  #evaluate(nodeId: string, node: NodeHealth, atMs: number): void {
-    if (node.status !== NodeStatus.healthy && node.status !== NodeStatus.degraded) return;
-    const ageMs = atMs - node.lastHeartbeatAtMs;
+  #growSlots(): void {
+    const capacity = Math.min(membershipNodesMax, this.#slotCapacity * 2);
+    this.#order = grown(this.#order, new Int32Array(capacity));
+    this.#status = grown(this.#status, new Uint8Array(capacity));
+    this.#statusSinceMs = grown(this.#statusSinceMs, new Float64Array(capacity));
+    this.#lastHeartbeatAtMs = grown(this.#lastHeartbeatAtMs, new Float64Array(capacity));
+    this.#suspectAfterMs = grown(this.#suspectAfterMs, new Float64Array(capacity));
+    this.#convictAfterMs = grown(this.#convictAfterMs, new Float64Array(capacity));
+    this.#probeable = grown(this.#probeable, new Uint8Array(capacity));
+    this.#connectionDropped = grown(this.#connectionDropped, new Uint8Array(capacity));
+    this.#probeStartedAtMs = grown(this.#probeStartedAtMs, new Float64Array(capacity));
+    this.#lastProbeAliveAtMs = grown(this.#lastProbeAliveAtMs, new Float64Array(capacity));
+    this.#probeFailure = grown(this.#probeFailure, new Uint8Array(capacity));
+    this.#onTimeHeartbeats = grown(this.#onTimeHeartbeats, new Int32Array(capacity));
+    this.#windows.grow(capacity);
+    this.#slotCapacity = capacity;
+  }
+
+  #require(nodeId: string): number {
+    const slot = this.#slots.get(nodeId);
+    if (slot === undefined) throw new UnknownNodeError(nodeId);
+    return slot;
+  }
+
+  #evaluate(nodeId: string, slot: number, atMs: number): void {
+    const code = this.#status[slot];
+    if (code !== StatusCode.healthy && code !== StatusCode.degraded) return;
+    const ageMs = atMs - (this.#lastHeartbeatAtMs[slot] ?? 0);
     const inGrace = atMs < this.#graceUntilMs;
-    const overdue = !inGrace && ageMs >= node.suspectAfterMs;
+    const overdue = !inGrace && ageMs >= (this.#suspectAfterMs[slot] ?? 0);
+    const connectionDropped = this.#connectionDropped[slot] === 1;
 
-    if (node.status === NodeStatus.healthy) {
-      if (!overdue && !node.connectionDropped) return;
-      const reason = node.connectionDropped
+    if (code === StatusCode.healthy) {
+      if (!overdue && !connectionDropped) return;
+      const reason = connectionDropped
         ? TransitionReason.connectionLost
         : TransitionReason.heartbeatOverdue;
-      this.#transition(nodeId, node, NodeStatus.degraded, atMs, reason);
-      this.#startProbe(nodeId, node, atMs);
-      if (!node.probeable) this.#convictIfDue(nodeId, node, atMs, ageMs, inGrace);
+      this.#transition(nodeId, slot, NodeStatus.degraded, atMs, reason);
+      this.#startProbe(nodeId, slot, atMs);
+      if (this.#probeable[slot] === 0) this.#convictIfDue(nodeId, slot, atMs, ageMs, inGrace);
       return;
     }
 
+    const probeStartedAtMs = this.#probeStartedAtMs[slot] ?? Number.NaN;
     if (
-      node.probeStartedAtMs !== undefined &&
-      atMs - node.probeStartedAtMs >= this.#options.probeTimeoutMs
+      !Number.isNaN(probeStartedAtMs) &&
+      atMs - probeStartedAtMs >= this.#options.probeTimeoutMs
     ) {
-      node.probeStartedAtMs = undefined;
-      node.probeFailure = "timed-out";
+      this.#probeStartedAtMs[slot] = Number.NaN;
+      this.#probeFailure[slot] = ProbeFailure.timedOut;
     }
-    if (this.#convictIfDue(nodeId, node, atMs, ageMs, inGrace)) return;
+    if (this.#convictIfDue(nodeId, slot, atMs, ageMs, inGrace)) return;
+    const lastProbeAliveAtMs = this.#lastProbeAliveAtMs[slot] ?? Number.NaN;
     const aliveRecently =
-      node.lastProbeAliveAtMs !== undefined &&
-      atMs - node.lastProbeAliveAtMs < this.#options.reprobeIntervalMs;
-    if (node.probeStartedAtMs === undefined && node.probeFailure === undefined && !aliveRecently) {
-      this.#startProbe(nodeId, node, atMs);
+      !Number.isNaN(lastProbeAliveAtMs) &&
+      atMs - lastProbeAliveAtMs < this.#options.reprobeIntervalMs;
+    if (
+      Number.isNaN(this.#probeStartedAtMs[slot] ?? Number.NaN) &&
+      this.#probeFailure[slot] === ProbeFailure.none &&
+      !aliveRecently
+    ) {
+      this.#startProbe(nodeId, slot, atMs);
     }
   }
 
   /** Convicts a suspect when the evidence suffices; true if it did. */
   #convictIfDue(
     nodeId: string,
-    node: NodeHealth,
+    slot: number,
     atMs: number,
     ageMs: number,
     inGrace: boolean,
   ): boolean {
+    const probeFailure = this.#probeFailure[slot];
     // A refused connection means nothing listens where the agent listened: its process is gone.
-    if (node.probeFailure === "refused") {
-      this.#transition(nodeId, node, NodeStatus.failed, atMs, TransitionReason.probeRefused);
+    if (probeFailure === ProbeFailure.refused) {
+      this.#transition(nodeId, slot, NodeStatus.failed, atMs, TransitionReason.probeRefused);
       return true;
     }
-    if (inGrace || ageMs < node.convictAfterMs) return false;
-    if (node.probeable && node.probeFailure !== "timed-out") return false;
+    if (inGrace || ageMs < (this.#convictAfterMs[slot] ?? 0)) return false;
+    const probeable = this.#probeable[slot] === 1;
+    if (probeable && probeFailure !== ProbeFailure.timedOut) return false;
     this.#transition(
       nodeId,
-      node,
+      slot,
       NodeStatus.failed,
       atMs,
-      node.probeable ? TransitionReason.probeTimedOut : TransitionReason.heartbeatOverdue,
+      probeable ? TransitionReason.probeTimedOut : TransitionReason.heartbeatOverdue,
     );
     return true;
   }
 
-  #startProbe(nodeId: string, node: NodeHealth, atMs: number): void {
-    if (!node.probeable || node.probeStartedAtMs !== undefined) return;
-    node.probeStartedAtMs = atMs;
+  #startProbe(nodeId: string, slot: number, atMs: number): void {
+    if (this.#probeable[slot] === 0 || !Number.isNaN(this.#probeStartedAtMs[slot] ?? Number.NaN))
+      return;
+    this.#probeStartedAtMs[slot] = atMs;
     this.#emit({ type: "probe", nodeId, atMs, attempts: this.#options.probeAttempts });
   }
 
-  #clearSuspicion(node: NodeHealth): void {
-    node.probeStartedAtMs = undefined;
-    node.lastProbeAliveAtMs = undefined;
-    node.probeFailure = undefined;
+  #clearSuspicion(slot: number): void {
+    this.#probeStartedAtMs[slot] = Number.NaN;
+    this.#lastProbeAliveAtMs[slot] = Number.NaN;
+    this.#probeFailure[slot] = ProbeFailure.none;
   }
 
   #transition(
     nodeId: string,
-    node: NodeHealth,
+    slot: number,
     to: NodeStatus,
     atMs: number,
     reason: TransitionReason,
   ): void {
-    const from = node.status;
-    node.status = to;
-    node.statusSinceMs = atMs;
+    const from = this.#statusOf(slot);
+    this.#status[slot] = codeOfStatus[to];
+    this.#statusSinceMs[slot] = atMs;
     if (to === NodeStatus.failed) {
-      node.onTimeHeartbeats = 0;
-      this.#clearSuspicion(node);
+      this.#onTimeHeartbeats[slot] = 0;
+      this.#clearSuspicion(slot);
     }
     this.#emit({ type: "transition", nodeId, from, to, atMs, reason });
   }
 
   /** Forgets the inter-arrival history and seeds it with the expected interval. */
-  #resetHistory(node: NodeHealth): void {
-    node.window.clear();
+  #resetHistory(slot: number): void {
+    const windows = this.#windows;
+    windows.clear(slot);
     // Two seed samples a quarter-interval apart, as Akka does, so the first heartbeats
     // are judged against the configured interval instead of nothing.
     const intervalMs = this.#options.heartbeatIntervalMs;
-    node.window.add(intervalMs - intervalMs / 4);
-    node.window.add(intervalMs + intervalMs / 4);
-    node.onTimeHeartbeats = 0;
+    windows.add(slot, intervalMs - intervalMs / 4);
+    windows.add(slot, intervalMs + intervalMs / 4);
+    this.#onTimeHeartbeats[slot] = 0;
   }
 
-  #updateThresholds(node: NodeHealth): void {
+  #updateThresholds(slot: number): void {
     const options = this.#options;
     if (options.kind === "strikes") {
-      node.suspectAfterMs =
+      this.#suspectAfterMs[slot] =
         options.heartbeatIntervalMs * options.suspectMisses + options.acceptablePauseMs;
-      node.convictAfterMs =
+      this.#convictAfterMs[slot] =
         options.heartbeatIntervalMs * options.convictMisses + options.acceptablePauseMs;
       return;
     }
-    const expectedMs = node.window.meanMs() + options.acceptablePauseMs;
-    const stdDevMs = Math.max(options.minStdDevMs, node.window.stdDevMs());
-    node.suspectAfterMs = expectedMs + this.#quantiles.suspect * stdDevMs;
-    node.convictAfterMs = expectedMs + this.#quantiles.convict * stdDevMs;
+    const expectedMs = this.#windows.meanMs(slot) + options.acceptablePauseMs;
+    const stdDevMs = Math.max(options.minStdDevMs, this.#windows.stdDevMs(slot));
+    this.#suspectAfterMs[slot] = expectedMs + this.#quantiles.suspect * stdDevMs;
+    this.#convictAfterMs[slot] = expectedMs + this.#quantiles.convict * stdDevMs;
   }
 
-  #phi(node: NodeHealth, heartbeatAgeMs: number): number {
-    const expectedMs = node.window.meanMs() + this.#options.acceptablePauseMs;
-    const stdDevMs = Math.max(this.#options.minStdDevMs, node.window.stdDevMs());
+  #phi(slot: number, heartbeatAgeMs: number): number {
+    const expectedMs = this.#windows.meanMs(slot) + this.#options.acceptablePauseMs;
+    const stdDevMs = Math.max(this.#options.minStdDevMs, this.#windows.stdDevMs(slot));
     const probabilityLater = upperTailProbability((heartbeatAgeMs - expectedMs) / stdDevMs);
     return probabilityLater <= 0
       ? Number.POSITIVE_INFINITY
       : Math.max(0, -Math.log10(probabilityLater));
   }
+}
+
+function grown<T extends Float64Array | Int32Array | Uint8Array>(old: T, larger: T): T {
+  larger.set(old);
+  return larger;
 }
