@@ -100,3 +100,146 @@ describe("SimulatedNetwork", () => {
     expect(h.delivered).toEqual(["10:0:2"]);
   });
 });
+
+const peerDeliverKind = 2;
+
+/** Three nodes on profiles 0 (10 ms), 1 (100 ms) and 2 (a 3 ms link kept for peer pairs). */
+function peerHarness(profiles: Partial<LinkProfileSpec>[] = []) {
+  const clock = new VirtualClock();
+  const base: LinkProfileSpec = {
+    latency: { distribution: "constant", latencyMs: 10 },
+    lossProbability: 0,
+    duplicationProbability: 0,
+    reorderProbability: 0,
+    reorderDelayMs: 0,
+  };
+  const network = new SimulatedNetwork(
+    clock,
+    new SeededRandom(9),
+    deliverKind,
+    [
+      { ...base, ...profiles[0] },
+      { ...base, latency: { distribution: "constant", latencyMs: 100 }, ...profiles[1] },
+      { ...base, latency: { distribution: "constant", latencyMs: 3 }, ...profiles[2] },
+    ],
+    Int32Array.from([0, 1, 0]),
+    peerDeliverKind,
+  );
+  const delivered: string[] = [];
+  const run = (untilMs: number) =>
+    clock.runUntil(untilMs, {
+      handleEvent: (kind, node, message) =>
+        delivered.push(
+          `${kind === peerDeliverKind ? "peer" : "server"}@${clock.nowMs()}:${node}:${message}`,
+        ),
+    });
+  return { clock, network, delivered, run };
+}
+
+describe("SimulatedNetwork peer links", () => {
+  it("crosses the sender's and the receiver's access links unless the link has a profile of its own", () => {
+    const h = peerHarness();
+    h.network.sendToPeer(0, 1, 7);
+    h.network.sendToPeer(1, 0, 8);
+    h.network.sendToPeer(0, 2, 9);
+    h.network.setPeerLinkProfile(0, 2, 2);
+    h.network.sendToPeer(0, 2, 10);
+    // Directed: the way back still crosses both access links.
+    h.network.sendToPeer(2, 0, 11);
+    h.run(1_000);
+    expect(h.delivered).toEqual([
+      "peer@3:2:10",
+      "peer@20:2:9",
+      "peer@20:0:11",
+      "peer@110:1:7",
+      "peer@110:0:8",
+    ]);
+  });
+
+  it("cuts peer links one direction at a time and apart from the links to the server", () => {
+    const h = peerHarness();
+    h.network.cutPeer(0, 1);
+    h.network.cut(2, Direction.toServer);
+    h.network.sendToPeer(0, 1, 1);
+    h.network.sendToPeer(1, 0, 2);
+    // Node 2 cannot reach the server, but its neighbours still hear it.
+    h.network.send(2, Direction.toServer, 3);
+    h.network.sendToPeer(2, 0, 4);
+    expect(h.network.isPeerCut(0, 1)).toBe(true);
+    expect(h.network.isPeerCut(1, 0)).toBe(false);
+    h.network.cutPeer(0, 1);
+    h.network.restorePeerCut(0, 1);
+    expect(h.network.isPeerCut(0, 1)).toBe(true);
+    h.network.restorePeerCut(0, 1);
+    h.network.sendToPeer(0, 1, 5);
+    h.run(1_000);
+    expect(h.delivered).toEqual(["peer@20:0:4", "peer@110:0:2", "peer@110:1:5"]);
+    expect(h.network.counters.droppedByCut).toBe(2);
+  });
+
+  it("holds messages on a clogged peer link and releases them in order when restored", () => {
+    const h = peerHarness();
+    h.network.clogPeer(0, 2);
+    h.network.clogPeer(0, 2);
+    h.network.sendToPeer(0, 2, 1);
+    h.network.sendToPeer(0, 2, 2);
+    h.network.sendToPeer(2, 0, 3);
+    h.run(500);
+    h.network.restorePeerClog(0, 2);
+    h.run(1_000);
+    expect(h.delivered).toEqual(["peer@20:0:3"]);
+    h.network.restorePeerClog(0, 2);
+    h.run(2_000);
+    expect(h.delivered).toEqual(["peer@20:0:3", "peer@1020:2:1", "peer@1020:2:2"]);
+    expect(h.network.counters.held).toBe(2);
+  });
+
+  it("draws each hop's latency from its own distribution and loses at either hop's rate", () => {
+    const h = peerHarness([
+      {
+        latency: { distribution: "uniform", latencyMsMin: 5, latencyMsMax: 15 },
+        lossProbability: 0.1,
+      },
+      {
+        latency: { distribution: "lognormal", latencyMsMedian: 50, sigma: 0.5 },
+        lossProbability: 0.2,
+      },
+    ]);
+    const delaysMs: number[] = [];
+    const sentAtMs = new Map<number, number>();
+    for (let index = 0; index < 10_000; index += 1) {
+      sentAtMs.set(index, h.clock.nowMs());
+      h.network.sendToPeer(0, 1, index);
+    }
+    h.clock.runUntil(10_000, {
+      handleEvent: (_kind, _node, message) =>
+        delaysMs.push(h.clock.nowMs() - (sentAtMs.get(message) ?? 0)),
+    });
+    // Delivered unless lost on either hop: 0.9 x 0.8.
+    expect(delaysMs.length / 10_000).toBeCloseTo(0.72, 1);
+    delaysMs.sort((left, right) => left - right);
+    // Median: 10 ms (uniform's middle) + 50 ms (lognormal's median).
+    expect(delaysMs[Math.floor(delaysMs.length / 2)] ?? 0).toBeGreaterThan(55);
+    expect(delaysMs[Math.floor(delaysMs.length / 2)] ?? 0).toBeLessThan(65);
+    expect(delaysMs[0] ?? 0).toBeGreaterThan(5);
+  });
+
+  it("applies a node's loss burst to its peer traffic too", () => {
+    const h = peerHarness();
+    h.network.startLossBurst(1, 1);
+    h.network.sendToPeer(0, 1, 1);
+    h.network.sendToPeer(1, 2, 2);
+    h.network.sendToPeer(0, 2, 3);
+    h.run(1_000);
+    expect(h.delivered).toEqual(["peer@20:2:3"]);
+  });
+
+  it("rejects links to itself or to unknown nodes, unknown profiles, and networks without peers", () => {
+    const h = peerHarness();
+    expect(() => h.network.sendToPeer(0, 0, 1)).toThrow(RangeError);
+    expect(() => h.network.cutPeer(0, 3)).toThrow(RangeError);
+    expect(() => h.network.setPeerLinkProfile(0, 1, 3)).toThrow(RangeError);
+    const serverOnly = harness();
+    expect(() => serverOnly.network.sendToPeer(0, 1, 1)).toThrow(/peer delivery event kind/);
+  });
+});

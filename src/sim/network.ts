@@ -4,8 +4,16 @@
 // (messages held, then released when the link is restored) or add a burst of loss.
 //
 // A message's latency is drawn from the node's access-link profile: the server sits in a data
-// centre whose own link is negligible next to a street cabinet's cellular uplink. Node-to-node
-// links (peer probing, replication) join when those features reach the simulator.
+// centre whose own link is negligible next to a street cabinet's cellular uplink.
+//
+// Peer links join two nodes directly (peer probing, replication). By default a peer message
+// crosses two hops, the sender's access link up and the receiver's down, each with its own
+// latency, loss and reordering draw; `setPeerLinkProfile` gives one directed link a profile of
+// its own (a fibre pair between two sites, a radio hop) that replaces the two hops. Peer links
+// are separate paths from the links to the server: cutting a node off from the server leaves
+// its neighbours able to reach it (a backhaul down, the street mesh up) unless the peer links
+// are cut too, one direction at a time (asymmetric partitions), and they clog and restore one
+// by one as the server links do. A loss burst is the node's own radio and hits both.
 
 import type { LinkProfileSpec } from "./scenario.ts";
 import type { SeededRandom } from "./random.ts";
@@ -27,6 +35,13 @@ export interface NetworkCounters {
   reordered: number;
   held: number;
   droppedWhileClogged: number;
+}
+
+/** Peer links given a profile of their own, and peer links cut or clogged at once. */
+export const peerLinksTrackedMax = 1_000_000;
+
+export class PeerLinkLimitError extends Error {
+  override readonly name = "PeerLinkLimitError";
 }
 
 export class SimulatedNetwork {
@@ -57,10 +72,19 @@ export class SimulatedNetwork {
   readonly #bursts: Uint16Array;
   /** Messages held on clogged links, by node * 2 + direction. */
   readonly #held = new Map<number, number[]>();
+  readonly #peerDeliverEventKind: number | undefined;
+  /** Directed peer links (key from * nodes + to) with a profile of their own. */
+  readonly #peerProfiles = new Map<number, number>();
+  /** Active cuts and clogs per directed peer link; absent means none. */
+  readonly #peerCuts = new Map<number, number>();
+  readonly #peerClogs = new Map<number, number>();
+  readonly #peerHeld = new Map<number, number[]>();
 
   /**
    * `deliverEventKind` is the clock event that delivers a message: first = node index,
-   * second = message kind (the network does not interpret it).
+   * second = message kind (the network does not interpret it). `peerDeliverEventKind`, if
+   * given, delivers peer messages the same way (first = the receiving node); a receiver that
+   * needs the sender encodes it in the message.
    */
   constructor(
     clock: VirtualClock,
@@ -68,10 +92,12 @@ export class SimulatedNetwork {
     deliverEventKind: number,
     profiles: readonly LinkProfileSpec[],
     profileOfNode: Int32Array,
+    peerDeliverEventKind?: number,
   ) {
     this.#clock = clock;
     this.#random = random;
     this.#deliverEventKind = deliverEventKind;
+    this.#peerDeliverEventKind = peerDeliverEventKind;
     this.#profileOfNode = profileOfNode;
     const count = profiles.length;
     this.#latencyKinds = new Uint8Array(count);
@@ -135,6 +161,90 @@ export class SimulatedNetwork {
       this.counters.duplicated += 1;
       this.#transmit(node, profile, messageKind);
     }
+  }
+
+  /**
+   * Sends one message from node `from` to node `to` over their peer link; it may be delayed,
+   * lost, doubled or reordered, and is held while the link is clogged.
+   */
+  sendToPeer(from: number, to: number, message: number): void {
+    const deliverKind = this.#peerDeliverEventKind;
+    if (deliverKind === undefined) {
+      throw new Error("this network was built without a peer delivery event kind");
+    }
+    this.counters.sent += 1;
+    const link = this.#peerLink(from, to);
+    if ((this.#peerCuts.get(link) ?? 0) > 0) {
+      this.counters.droppedByCut += 1;
+      return;
+    }
+    const own = this.#peerProfiles.get(link);
+    const fromProfile = own ?? this.#profileOfNode[from] ?? 0;
+    const toProfile = own ?? this.#profileOfNode[to] ?? 0;
+    const random = this.#random;
+    // One hop over a link of its own, else two: the sender's access link, then the receiver's.
+    const firstHopLoss =
+      (this.#lossProbability[fromProfile] ?? 0) + (this.#burstLossProbability[from] ?? 0);
+    const secondHopLoss =
+      (own === undefined ? (this.#lossProbability[toProfile] ?? 0) : 0) +
+      (this.#burstLossProbability[to] ?? 0);
+    if (random.chance(firstHopLoss) || random.chance(secondHopLoss)) {
+      this.counters.lostRandomly += 1;
+      return;
+    }
+    if ((this.#peerClogs.get(link) ?? 0) > 0) {
+      this.#holdPeer(link, message);
+      return;
+    }
+    this.#transmitPeer(to, fromProfile, toProfile, own !== undefined, message);
+    const duplication =
+      (this.#duplicationProbability[fromProfile] ?? 0) +
+      (own === undefined ? (this.#duplicationProbability[toProfile] ?? 0) : 0);
+    if (random.chance(duplication)) {
+      this.counters.duplicated += 1;
+      this.#transmitPeer(to, fromProfile, toProfile, own !== undefined, message);
+    }
+  }
+
+  /** Gives the directed peer link from `from` to `to` a profile of its own (an index into the profiles). */
+  setPeerLinkProfile(from: number, to: number, profile: number): void {
+    if (!Number.isInteger(profile) || profile < 0 || profile >= this.#latencyKinds.length) {
+      throw new RangeError(`no link profile ${profile}`);
+    }
+    const link = this.#peerLink(from, to);
+    if (!this.#peerProfiles.has(link)) this.#checkTracked(this.#peerProfiles);
+    this.#peerProfiles.set(link, profile);
+  }
+
+  isPeerCut(from: number, to: number): boolean {
+    return (this.#peerCuts.get(this.#peerLink(from, to)) ?? 0) > 0;
+  }
+
+  /** Cuts the peer link in one direction; cut both for a symmetric partition. */
+  cutPeer(from: number, to: number): void {
+    adjust(this.#peerCuts, this.#peerLink(from, to), 1);
+  }
+
+  restorePeerCut(from: number, to: number): void {
+    adjust(this.#peerCuts, this.#peerLink(from, to), -1);
+  }
+
+  clogPeer(from: number, to: number): void {
+    adjust(this.#peerClogs, this.#peerLink(from, to), 1);
+  }
+
+  /** Unclogs one peer link direction; once no clog remains, held messages go out in order. */
+  restorePeerClog(from: number, to: number): void {
+    const link = this.#peerLink(from, to);
+    if (adjust(this.#peerClogs, link, -1) > 0) return;
+    const held = this.#peerHeld.get(link);
+    if (held === undefined) return;
+    this.#peerHeld.delete(link);
+    const own = this.#peerProfiles.get(link);
+    const fromProfile = own ?? this.#profileOfNode[from] ?? 0;
+    const toProfile = own ?? this.#profileOfNode[to] ?? 0;
+    for (const message of held)
+      this.#transmitPeer(to, fromProfile, toProfile, own !== undefined, message);
   }
 
   isCut(node: number, direction: Direction): boolean {
@@ -205,12 +315,65 @@ export class SimulatedNetwork {
     held.push(messageKind);
   }
 
-  #transmit(node: number, profile: number, messageKind: number): void {
+  #peerLink(from: number, to: number): number {
+    const nodes = this.#profileOfNode.length;
+    if (!(from >= 0 && from < nodes && to >= 0 && to < nodes && from !== to)) {
+      throw new RangeError(`no peer link from node ${from} to node ${to} (${nodes} nodes)`);
+    }
+    return from * nodes + to;
+  }
+
+  #checkTracked(links: Map<number, unknown>): void {
+    if (links.size >= peerLinksTrackedMax) {
+      throw new PeerLinkLimitError(
+        `more than ${peerLinksTrackedMax} peer links configured, cut or clogged at once`,
+      );
+    }
+  }
+
+  #holdPeer(link: number, message: number): void {
+    let held = this.#peerHeld.get(link);
+    if (held === undefined) {
+      held = [];
+      this.#peerHeld.set(link, held);
+    }
+    if (held.length >= heldMessagesPerLinkMax) {
+      this.counters.droppedWhileClogged += 1;
+      return;
+    }
+    this.counters.held += 1;
+    held.push(message);
+  }
+
+  #transmitPeer(
+    to: number,
+    fromProfile: number,
+    toProfile: number,
+    ownLink: boolean,
+    message: number,
+  ): void {
+    let delayMs = this.#hopDelayMs(fromProfile);
+    if (!ownLink) delayMs += this.#hopDelayMs(toProfile);
+    this.#clock.post(
+      this.#clock.nowMs() + delayMs,
+      this.#peerDeliverEventKind ?? this.#deliverEventKind,
+      to,
+      message,
+    );
+  }
+
+  /** One hop's latency, with its chance of being held back behind later messages. */
+  #hopDelayMs(profile: number): number {
     let delayMs = this.#latencyMs(profile);
     if (this.#random.chance(this.#reorderProbability[profile] ?? 0)) {
       this.counters.reordered += 1;
       delayMs += this.#reorderDelayMs[profile] ?? 0;
     }
+    return delayMs;
+  }
+
+  #transmit(node: number, profile: number, messageKind: number): void {
+    const delayMs = this.#hopDelayMs(profile);
     this.#clock.post(this.#clock.nowMs() + delayMs, this.#deliverEventKind, node, messageKind);
   }
 
@@ -225,4 +388,19 @@ export class SimulatedNetwork {
         return first;
     }
   }
+}
+
+/** Adds `delta` to a link's count of overlapping faults, never below zero; returns the count. */
+function adjust(counts: Map<number, number>, link: number, delta: number): number {
+  const count = Math.max(0, (counts.get(link) ?? 0) + delta);
+  if (count === 0) counts.delete(link);
+  else {
+    if (!counts.has(link) && counts.size >= peerLinksTrackedMax) {
+      throw new PeerLinkLimitError(
+        `more than ${peerLinksTrackedMax} peer links cut or clogged at once`,
+      );
+    }
+    counts.set(link, count);
+  }
+  return count;
 }
