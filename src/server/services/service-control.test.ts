@@ -94,6 +94,11 @@ class FakeAgent {
     await new Promise((resolve) => socket.once("open", resolve));
   }
 
+  /** Cut off: heartbeats stop reaching the server, the connection stays open. */
+  silence(): void {
+    clearInterval(this.#beat);
+  }
+
   /** The process dies: the channel drops without a goodbye and heartbeats stop. */
   crash(): void {
     clearInterval(this.#beat);
@@ -141,6 +146,8 @@ async function fleet(options: { dataDir?: string; durable?: boolean; webhook?: U
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "edgeward-services-"));
   if (options.dataDir === undefined) cleanups.push(() => rmSync(dataDir, { recursive: true }));
   const dead = new Set<string>();
+  /** Nodes whose probes go unanswered (timed out), as behind a partition. */
+  const unreachable = new Set<string>();
   const server = await startServer({
     host: "127.0.0.1",
     port: 0,
@@ -152,8 +159,11 @@ async function fleet(options: { dataDir?: string; durable?: boolean; webhook?: U
     logger: pino({ level: "silent" }),
     ...(options.durable === true ? {} : { store: new MemoryStore() }),
     ...(options.webhook === undefined ? {} : { alertWebhookUrl: options.webhook }),
-    prober: (agentUrl) =>
-      Promise.resolve(dead.has(new URL(agentUrl).pathname.slice(1)) ? "refused" : "alive"),
+    prober: (agentUrl) => {
+      const nodeId = new URL(agentUrl).pathname.slice(1);
+      if (unreachable.has(nodeId)) return Promise.resolve(undefined);
+      return Promise.resolve(dead.has(nodeId) ? "refused" : "alive");
+    },
   });
   let closed = false;
   const close = async () => {
@@ -191,7 +201,11 @@ async function fleet(options: { dataDir?: string; durable?: boolean; webhook?: U
       const view = response.json<{ node: string | null; status: string; generation: number }>();
       return view.status === "serving" && view.node === nodeId ? view : undefined;
     }, `${service} serving from ${nodeId}`);
-  return { server, agents, agent, crash, events, resolve, close, dead, servingFrom };
+  const partition = (nodeId: string) => {
+    unreachable.add(nodeId);
+    agent(nodeId).silence();
+  };
+  return { server, agents, agent, crash, partition, events, resolve, close, dead, servingFrom };
 }
 
 describe("the server's failover runtime", () => {
@@ -320,6 +334,23 @@ describe("the server's failover runtime", () => {
         posted.some((body) => body.type === "service.failover" && body.status === "completed") &&
         posted.some((body) => body.type === "service.alert" && body.severity === "warning"),
       "the webhook posts",
+    );
+  });
+
+  it("fails over a node cut off by a partition under the network_partition condition", async () => {
+    const { agents, partition, events, servingFrom } = await fleet();
+    for (const fake of agents.values()) await fake.connect();
+    await servingFrom("production_monitoring", primary);
+    partition(primary);
+    await servingFrom("production_monitoring", firstBackup);
+    const all = await events();
+    expect(all).toContainEqual(
+      expect.objectContaining({
+        type: "service.failover",
+        service: "production_monitoring",
+        reason: "network_partition",
+        status: "completed",
+      }),
     );
   });
 });
