@@ -1,0 +1,323 @@
+// The ledger's storage: its own SQLite file (ledger.db) with append-only tables for entries,
+// the complete subtrees above them, content digests and signed tree heads. An append is one
+// transaction, on disk (WAL, synchronous=FULL) before it returns; it hashes only the O(log n)
+// frontier kept in memory, and proofs read O(log² n) stored subtree hashes.
+
+import Database from "better-sqlite3";
+import { fromHex, toHex, utf8 } from "../../core/ledger/bytes.ts";
+import { encodeEntry, entryDigests, type LedgerEntryDraft } from "../../core/ledger/entries.ts";
+import {
+  appendToFrontier,
+  consistencyProof,
+  frontierPositions,
+  frontierRoot,
+  inclusionProof,
+  leafHash,
+  rootHash,
+  type HashFunction,
+  type SubtreeSource,
+} from "../../core/ledger/merkle.ts";
+import type { SignedTreeHead } from "../../core/ledger/tree-head.ts";
+import { sha256 } from "./sha256.ts";
+
+const schemaVersion = 1;
+/** Entries one page of `entries()` returns at most. */
+export const ledgerPageSizeMax = 1_000;
+/** Drafts one `appendMany` call takes at most. */
+export const ledgerBatchMax = 10_000;
+
+export class LedgerStoreError extends Error {
+  override readonly name = "LedgerStoreError";
+}
+
+/** An entry as stored: its canonical text is the leaf data. */
+export interface StoredLedgerEntry {
+  index: number;
+  kind: string;
+  atMs: number;
+  encoded: string;
+  leafHash: string;
+}
+
+interface EntryRow {
+  leaf_index: number;
+  kind: string;
+  at_ms: number;
+  encoded: string;
+  leaf_hash: Buffer;
+}
+
+interface HeadRow {
+  tree_size: number;
+  timestamp_ms: number;
+  root_hash: string;
+  key_id: string;
+  signature: string;
+}
+
+function entryFromRow(row: EntryRow): StoredLedgerEntry {
+  return {
+    index: row.leaf_index,
+    kind: row.kind,
+    atMs: row.at_ms,
+    encoded: row.encoded,
+    leafHash: toHex(row.leaf_hash),
+  };
+}
+
+function headFromRow(row: HeadRow): SignedTreeHead {
+  return {
+    treeSize: row.tree_size,
+    rootHash: row.root_hash,
+    timestampMs: row.timestamp_ms,
+    keyId: row.key_id,
+    signature: row.signature,
+  };
+}
+
+export class SqliteLedger implements SubtreeSource {
+  readonly #database: Database.Database;
+  readonly #hash: HashFunction;
+  #size: number;
+  #frontier: Uint8Array[];
+  readonly #statements: {
+    insertEntry: Database.Statement<[number, string, number, string, Buffer]>;
+    insertNode: Database.Statement<[number, number, Buffer]>;
+    insertDigest: Database.Statement<[string, number]>;
+    leaf: Database.Statement<[number]>;
+    node: Database.Statement<[number, number]>;
+    page: Database.Statement<[number, number]>;
+    byLeafHash: Database.Statement<[Buffer]>;
+    byDigest: Database.Statement<[string]>;
+    insertHead: Database.Statement<[number, number, string, string, string]>;
+    latestHead: Database.Statement<[]>;
+    headsForSize: Database.Statement<[number]>;
+  };
+  readonly #appendTransaction: (drafts: readonly LedgerEntryDraft[]) => {
+    stored: StoredLedgerEntry[];
+    frontier: Uint8Array[];
+  };
+
+  constructor(path: string, hash: HashFunction = sha256) {
+    this.#hash = hash;
+    try {
+      this.#database = new Database(path);
+      this.#database.pragma("journal_mode = WAL");
+      this.#database.pragma("synchronous = FULL");
+      this.#database.pragma("busy_timeout = 5000");
+    } catch (error) {
+      throw new LedgerStoreError(`cannot open the ledger ${path}: ${(error as Error).message}`);
+    }
+    const version = this.#database.pragma("user_version", { simple: true }) as number;
+    if (version > schemaVersion)
+      throw new LedgerStoreError(
+        `${path} was written by a newer edgeward (ledger schema ${version} > ${schemaVersion}); upgrade edgeward`,
+      );
+    // Triggers make the tables append-only for anyone using this file through SQLite.
+    this.#database.exec(`
+      CREATE TABLE IF NOT EXISTS entries (
+        leaf_index INTEGER PRIMARY KEY, kind TEXT NOT NULL, at_ms INTEGER NOT NULL,
+        encoded TEXT NOT NULL, leaf_hash BLOB NOT NULL);
+      CREATE INDEX IF NOT EXISTS entries_by_leaf_hash ON entries (leaf_hash);
+      CREATE TABLE IF NOT EXISTS subtrees (
+        level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS entry_digests (
+        digest TEXT NOT NULL, leaf_index INTEGER NOT NULL, PRIMARY KEY (digest, leaf_index)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS tree_heads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, tree_size INTEGER NOT NULL,
+        timestamp_ms INTEGER NOT NULL, root_hash TEXT NOT NULL, key_id TEXT NOT NULL,
+        signature TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS tree_heads_by_size ON tree_heads (tree_size);
+      CREATE TRIGGER IF NOT EXISTS entries_append_only_update BEFORE UPDATE ON entries
+        BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+      CREATE TRIGGER IF NOT EXISTS entries_append_only_delete BEFORE DELETE ON entries
+        BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only'); END;
+      CREATE TRIGGER IF NOT EXISTS subtrees_append_only_update BEFORE UPDATE ON subtrees
+        BEGIN SELECT RAISE(ABORT, 'ledger subtrees are append-only'); END;
+      CREATE TRIGGER IF NOT EXISTS subtrees_append_only_delete BEFORE DELETE ON subtrees
+        BEGIN SELECT RAISE(ABORT, 'ledger subtrees are append-only'); END;
+      CREATE TRIGGER IF NOT EXISTS tree_heads_append_only_update BEFORE UPDATE ON tree_heads
+        BEGIN SELECT RAISE(ABORT, 'tree heads are append-only'); END;
+      CREATE TRIGGER IF NOT EXISTS tree_heads_append_only_delete BEFORE DELETE ON tree_heads
+        BEGIN SELECT RAISE(ABORT, 'tree heads are append-only'); END;
+      PRAGMA user_version = ${schemaVersion};
+    `);
+    const database = this.#database;
+    this.#statements = {
+      insertEntry: database.prepare(
+        "INSERT INTO entries (leaf_index, kind, at_ms, encoded, leaf_hash) VALUES (?, ?, ?, ?, ?)",
+      ),
+      insertNode: database.prepare("INSERT INTO subtrees (level, idx, hash) VALUES (?, ?, ?)"),
+      insertDigest: database.prepare(
+        "INSERT OR IGNORE INTO entry_digests (digest, leaf_index) VALUES (?, ?)",
+      ),
+      leaf: database.prepare("SELECT leaf_hash FROM entries WHERE leaf_index = ?").pluck(),
+      node: database.prepare("SELECT hash FROM subtrees WHERE level = ? AND idx = ?").pluck(),
+      page: database.prepare(
+        "SELECT leaf_index, kind, at_ms, encoded, leaf_hash FROM entries WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
+      ),
+      byLeafHash: database
+        .prepare("SELECT leaf_index FROM entries WHERE leaf_hash = ? ORDER BY leaf_index LIMIT 1")
+        .pluck(),
+      byDigest: database
+        .prepare(
+          "SELECT leaf_index FROM entry_digests WHERE digest = ? ORDER BY leaf_index LIMIT 1",
+        )
+        .pluck(),
+      insertHead: database.prepare(
+        "INSERT INTO tree_heads (tree_size, timestamp_ms, root_hash, key_id, signature) VALUES (?, ?, ?, ?, ?)",
+      ),
+      latestHead: database.prepare(
+        "SELECT tree_size, timestamp_ms, root_hash, key_id, signature FROM tree_heads ORDER BY id DESC LIMIT 1",
+      ),
+      headsForSize: database.prepare(
+        "SELECT tree_size, timestamp_ms, root_hash, key_id, signature FROM tree_heads WHERE tree_size = ? ORDER BY id DESC LIMIT 1",
+      ),
+    };
+    this.#size =
+      (database.prepare("SELECT COALESCE(MAX(leaf_index) + 1, 0) FROM entries").pluck().get() as
+        number | undefined) ?? 0;
+    this.#frontier = frontierPositions(this.#size).map(({ level, index }) =>
+      this.node(level, index),
+    );
+    this.#appendTransaction = database.transaction((drafts: readonly LedgerEntryDraft[]) => {
+      let size = this.#size;
+      let frontier = this.#frontier;
+      const stored: StoredLedgerEntry[] = [];
+      for (const draft of drafts) {
+        const encoded = encodeEntry(draft, size);
+        const leaf = leafHash(this.#hash, utf8(encoded));
+        const leafBuffer = Buffer.from(leaf);
+        this.#statements.insertEntry.run(size, draft.kind, draft.atMs, encoded, leafBuffer);
+        for (const digest of entryDigests(draft)) this.#statements.insertDigest.run(digest, size);
+        const next = appendToFrontier(this.#hash, frontier, size, leaf);
+        for (const node of next.created)
+          this.#statements.insertNode.run(node.level, node.index, Buffer.from(node.hash));
+        frontier = next.frontier;
+        stored.push({
+          index: size,
+          kind: draft.kind,
+          atMs: draft.atMs,
+          encoded,
+          leafHash: toHex(leaf),
+        });
+        size += 1;
+      }
+      return { stored, frontier };
+    });
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Appends one entry; it is on disk when this returns. Throws LedgerEntryError on bad data. */
+  append(draft: LedgerEntryDraft): StoredLedgerEntry {
+    return this.appendMany([draft])[0]!;
+  }
+
+  /** Appends entries in one transaction: all or none; on disk when this returns. */
+  appendMany(drafts: readonly LedgerEntryDraft[]): StoredLedgerEntry[] {
+    if (drafts.length > ledgerBatchMax)
+      throw new RangeError(`at most ${ledgerBatchMax} entries per batch, got ${drafts.length}`);
+    const { stored, frontier } = this.#appendTransaction(drafts);
+    // Only a committed transaction moves the in-memory frontier.
+    this.#frontier = frontier;
+    this.#size += stored.length;
+    return stored;
+  }
+
+  node(level: number, index: number): Uint8Array {
+    const found = (
+      level === 0 ? this.#statements.leaf.get(index) : this.#statements.node.get(level, index)
+    ) as Buffer | undefined;
+    if (found === undefined)
+      throw new LedgerStoreError(
+        `the ledger has no subtree at level ${level} index ${index}; ledger.db is damaged`,
+      );
+    return found;
+  }
+
+  /** MTH of the first `treeSize` entries (all of them by default). */
+  root(treeSize = this.#size): Uint8Array {
+    this.#checkSize(treeSize);
+    if (treeSize === this.#size) return frontierRoot(this.#hash, this.#frontier);
+    return rootHash(this.#hash, this, treeSize);
+  }
+
+  inclusionProof(leafIndex: number, treeSize: number): Uint8Array[] {
+    this.#checkSize(treeSize);
+    return inclusionProof(this.#hash, this, leafIndex, treeSize);
+  }
+
+  consistencyProof(first: number, second: number): Uint8Array[] {
+    this.#checkSize(second);
+    return consistencyProof(this.#hash, this, first, second);
+  }
+
+  /** Up to `limit` entries from index `from` on. */
+  entries(from: number, limit: number): StoredLedgerEntry[] {
+    const rows = this.#statements.page.all(from, Math.min(limit, ledgerPageSizeMax)) as EntryRow[];
+    return rows.map(entryFromRow);
+  }
+
+  /** The first `treeSize` entries in order, read a page at a time (for exports). */
+  *entriesUpTo(treeSize: number): Generator<StoredLedgerEntry> {
+    for (let from = 0; from < treeSize; from += ledgerPageSizeMax)
+      for (const entry of this.entries(from, Math.min(ledgerPageSizeMax, treeSize - from)))
+        yield entry;
+  }
+
+  entry(index: number): StoredLedgerEntry | undefined {
+    return this.entries(index, 1).find((entry) => entry.index === index);
+  }
+
+  /** The first entry whose leaf hash or a content digest it names is `digestHex`. */
+  findByDigest(digestHex: string): number | undefined {
+    const byLeaf = this.#statements.byLeafHash.get(Buffer.from(fromHex(digestHex))) as
+      number | undefined;
+    return byLeaf ?? (this.#statements.byDigest.get(digestHex) as number | undefined);
+  }
+
+  addTreeHead(head: SignedTreeHead): void {
+    this.#statements.insertHead.run(
+      head.treeSize,
+      head.timestampMs,
+      head.rootHash,
+      head.keyId,
+      head.signature,
+    );
+  }
+
+  latestTreeHead(): SignedTreeHead | undefined {
+    const row = this.#statements.latestHead.get() as HeadRow | undefined;
+    return row === undefined ? undefined : headFromRow(row);
+  }
+
+  /** The newest tree head signed for exactly `treeSize` entries. */
+  treeHeadForSize(treeSize: number): SignedTreeHead | undefined {
+    const row = this.#statements.headsForSize.get(treeSize) as HeadRow | undefined;
+    return row === undefined ? undefined : headFromRow(row);
+  }
+
+  /** Every tree head, oldest first. */
+  allTreeHeads(): SignedTreeHead[] {
+    const rows = this.#database
+      .prepare(
+        "SELECT tree_size, timestamp_ms, root_hash, key_id, signature FROM tree_heads ORDER BY id",
+      )
+      .all() as HeadRow[];
+    return rows.map(headFromRow);
+  }
+
+  close(): void {
+    this.#database.close();
+  }
+
+  #checkSize(treeSize: number): void {
+    if (!Number.isSafeInteger(treeSize) || treeSize < 0 || treeSize > this.#size)
+      throw new RangeError(`tree size ${treeSize} is not between 0 and ${this.#size}`);
+  }
+}
