@@ -380,6 +380,7 @@ export class Simulation implements EventHandler {
       this.#failoverOptions,
       {
         candidates: () => this.#orchestratorCandidates(),
+        candidate: (nodeId) => this.#orchestratorCandidate(nodeId),
         emit: (effect) => {
           this.#effects.push(effect);
         },
@@ -801,6 +802,16 @@ export class Simulation implements EventHandler {
   }
 
   // ---- Server: failover through the orchestrator ----------------------------------------
+
+  /** One node as the orchestrator sees it (see #orchestratorCandidates). */
+  #orchestratorCandidate(nodeId: string): PlacementCandidate | undefined {
+    const node = this.#fleet.nodeIndexById.get(nodeId);
+    const candidate = node === undefined ? undefined : this.#candidates[node];
+    if (candidate === undefined || this.#options.injectedBug !== "placement-ignores-capacity") {
+      return candidate;
+    }
+    return { ...candidate, used: { cpuCores: 0, memoryMb: 0, storageGb: 0, networkMbps: 0 } };
+  }
 
   /** What the orchestrator sees: the fleet, with `used` counting every routed instance. */
   #orchestratorCandidates(): readonly PlacementCandidate[] {

@@ -102,7 +102,11 @@ class Harness {
   #create(snapshot?: FailoverSnapshot): FailoverOrchestrator {
     return new FailoverOrchestrator(
       this.options,
-      { candidates: () => this.fleet.values(), emit: (effect) => this.effects.push(effect) },
+      {
+        candidates: () => this.fleet.values(),
+        candidate: (nodeId) => this.fleet.get(nodeId),
+        emit: (effect) => this.effects.push(effect),
+      },
       snapshot,
     );
   }

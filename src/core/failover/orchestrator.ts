@@ -95,6 +95,8 @@ export interface FailoverSnapshot {
 export interface FailoverComponents {
   /** The fleet as the server sees it now, without this orchestrator's reservations. */
   readonly candidates: () => Iterable<PlacementCandidate>;
+  /** One node of that fleet, looked up directly: plan locations need no pass over the fleet. */
+  readonly candidate: (nodeId: string) => PlacementCandidate | undefined;
   /** Receives commands; it must not call the orchestrator back before returning (queue reports). */
   readonly emit: FailoverEffectSink;
 }
@@ -114,6 +116,7 @@ const emptySnapshot: FailoverSnapshot = {
 export class FailoverOrchestrator {
   readonly #options: FailoverOptions;
   readonly #candidates: () => Iterable<PlacementCandidate>;
+  readonly #candidate: (nodeId: string) => PlacementCandidate | undefined;
   readonly #emit: FailoverEffectSink;
   readonly #registry: ServiceRegistry;
   /** By service, in trigger order. */
@@ -136,6 +139,7 @@ export class FailoverOrchestrator {
     }
     this.#options = options;
     this.#candidates = components.candidates;
+    this.#candidate = components.candidate;
     this.#emit = components.emit;
     this.#registry = ServiceRegistry.restore(snapshot.registry);
     this.#history = [...snapshot.history];
@@ -374,7 +378,7 @@ export class FailoverOrchestrator {
   #nextAttempt(failover: BetweenAttempts, atMs: number): void {
     const { service } = failover;
     const request = { requiredCapabilities: service.requiredCapabilities, demand: service.demand };
-    const candidates = this.#candidatesWithReservations(service.name);
+    const reserved = this.#reservations(service.name);
     const tried = [...failover.tried];
     const steps = [...failover.steps];
     const named: { node: string; via: "operator" | "plan" }[] = [];
@@ -382,22 +386,16 @@ export class FailoverOrchestrator {
       named.push({ node: failover.operatorTarget, via: "operator" });
     }
     for (const node of service.plan?.backups ?? []) named.push({ node, via: "plan" });
-    // Only the named locations are looked up: indexing the whole fleet on every attempt was
-    // most of an attempt's cost at 10,000 nodes.
-    const namedNodes = new Set(named.map((location) => location.node));
-    const byNode = new Map<string, PlacementCandidate>();
-    if (namedNodes.size > 0) {
-      for (const candidate of candidates) {
-        if (namedNodes.has(candidate.nodeId)) byNode.set(candidate.nodeId, candidate);
-      }
-    }
 
     let chosen: { node: string; via: LocationSource } | undefined;
     for (const location of named) {
       if (tried.includes(location.node)) continue;
       tried.push(location.node);
-      const candidate = byNode.get(location.node);
-      const verdict = candidate === undefined ? undefined : judgeCandidate(request, candidate);
+      const candidate = this.#candidate(location.node);
+      const verdict =
+        candidate === undefined
+          ? undefined
+          : judgeCandidate(request, withReservation(candidate, reserved));
       if (verdict?.kind === "eligible") {
         chosen = location;
         break;
@@ -413,8 +411,7 @@ export class FailoverOrchestrator {
     }
     let reallocations = failover.reallocations;
     if (chosen === undefined && reallocations < this.#options.reallocationAttemptsMax) {
-      const untried = candidates.filter((candidate) => !tried.includes(candidate.nodeId));
-      const decision = placeByRule(request, untried);
+      const decision = placeByRule(request, this.#untried(new Set(tried), reserved));
       if (decision.kind === "placed") {
         reallocations += 1;
         tried.push(decision.nodeId);
@@ -622,23 +619,38 @@ export class FailoverOrchestrator {
   }
 
   /**
-   * The fleet with the demand of other running attempts added where they hold a reservation,
-   * so two failovers running at once cannot both fill the last 10 % of a node.
+   * The demand other running attempts hold on each node, so two failovers running at once
+   * cannot both fill the last 10 % of a node.
    */
-  #candidatesWithReservations(excludedService: string): PlacementCandidate[] {
+  #reservations(excludedService: string): Map<string, Resources> {
     const reserved = new Map<string, Resources>();
     for (const failover of this.#failovers.values()) {
       if (failover.phase !== "attempting" || failover.service.name === excludedService) continue;
       const node = failover.attempt.node;
       reserved.set(node, addResources(reserved.get(node), failover.service.demand));
     }
-    return Array.from(this.#candidates(), (candidate) => {
-      const extra = reserved.get(candidate.nodeId);
-      return extra === undefined
-        ? candidate
-        : { ...candidate, used: addResources(candidate.used, extra) };
-    });
+    return reserved;
   }
+
+  /** The fleet minus the nodes tried, with reservations added; one pass, no copy of the fleet. */
+  *#untried(
+    tried: ReadonlySet<string>,
+    reserved: ReadonlyMap<string, Resources>,
+  ): Generator<PlacementCandidate> {
+    for (const candidate of this.#candidates()) {
+      if (!tried.has(candidate.nodeId)) yield withReservation(candidate, reserved);
+    }
+  }
+}
+
+function withReservation(
+  candidate: PlacementCandidate,
+  reserved: ReadonlyMap<string, Resources>,
+): PlacementCandidate {
+  const extra = reserved.get(candidate.nodeId);
+  return extra === undefined
+    ? candidate
+    : { ...candidate, used: addResources(candidate.used, extra) };
 }
 
 /** An attempting failover between two attempts: the last one ended, the next is not chosen. */

@@ -84,8 +84,10 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
       metrics.agentConnections.inc();
       const sender = (message: ServerServiceMessage) => send(socket, message);
       links.attach(nodeId, sender);
-      // Assignments first: the agent stops stale instances before it starts heartbeating.
+      // Assignments first: the agent stops stale instances before it starts heartbeating, and
+      // knows every service before a command that waited for it names one.
       services.agentConnected(nodeId);
+      links.flushWaiting(nodeId);
       send(socket, {
         type: "welcome",
         heartbeatIntervalMs: detection.options.heartbeatIntervalMs,

@@ -40,9 +40,18 @@ export class AgentLinks {
     this.#clock = clock;
   }
 
-  /** A channel opened: commands waiting for this node go out now. */
+  /** A channel opened; commands waiting for the node go out with `flushWaiting`. */
   attach(nodeId: string, sender: Sender): void {
     this.#senders.set(nodeId, sender);
+  }
+
+  /**
+   * Sends the commands that waited for this node to connect. Called after the node has been
+   * told its service definitions, so it knows every service a command names.
+   */
+  flushWaiting(nodeId: string): void {
+    const sender = this.#senders.get(nodeId);
+    if (sender === undefined) return;
     for (const [id, pending] of this.#pending) {
       if (pending.nodeId !== nodeId || pending.sent) continue;
       pending.sent = true;

@@ -111,7 +111,11 @@ export class ServiceControl {
     }
     this.#orchestrator = new FailoverOrchestrator(
       options,
-      { candidates: () => this.#candidates(), emit: (effect) => this.#pendingEffects.push(effect) },
+      {
+        candidates: () => this.#candidates(),
+        candidate: (nodeId) => this.#candidates().find((candidate) => candidate.nodeId === nodeId),
+        emit: (effect) => this.#pendingEffects.push(effect),
+      },
       snapshot,
     );
     this.#startedAtMs = clock.nowMs();
