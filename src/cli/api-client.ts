@@ -135,6 +135,12 @@ export class ApiClient {
     }
   }
 
+  /** GETs any read route of the API (the ledger's among them) as JSON. */
+  async getJson<Body>(path: string, timeoutMs = apiRequestTimeoutMs): Promise<Body> {
+    const response = await this.#fetch(path, { signal: AbortSignal.timeout(timeoutMs) });
+    return (await response.json()) as Body;
+  }
+
   async #get<Body>(path: string): Promise<Body> {
     const response = await this.#fetch(path, { signal: AbortSignal.timeout(apiRequestTimeoutMs) });
     return (await response.json()) as Body;

@@ -16,6 +16,7 @@ const commandLoaders: Record<string, () => Promise<Register>> = {
   repo: async () => (await import("./commands/repo.ts")).registerRepoCommands,
   sim: async () => (await import("./commands/sim.ts")).registerSimCommands,
   services: async () => (await import("./commands/services.ts")).registerServiceCommands,
+  audit: async () => (await import("./commands/audit.ts")).registerAuditCommands,
 };
 /** Commands registered by another command's module. */
 const commandAliases: Record<string, string> = {

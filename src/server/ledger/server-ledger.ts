@@ -1,0 +1,208 @@
+// The server's ledger: the SQLite Merkle log in <data-dir>/ledger.db, its Ed25519 key, tree
+// heads signed periodically and on demand, and the export an auditor verifies offline.
+
+import { join } from "node:path";
+import {
+  ledgerExportFormat,
+  ledgerExportVersion,
+  type ConsistencyRecord,
+} from "../../core/ledger/audit.ts";
+import { toHex, utf8 } from "../../core/ledger/bytes.ts";
+import type { LedgerEntryDraft } from "../../core/ledger/entries.ts";
+import { treeHeadSigningInput, type SignedTreeHead } from "../../core/ledger/tree-head.ts";
+import type { FailoverRecord } from "../../core/failover/failover-protocol.ts";
+import type { CancelTimer, Clock } from "../../ports/clock.ts";
+import type { Logger } from "../../ports/logger.ts";
+import {
+  ledgerKeyFileName,
+  loadOrCreateLedgerKey,
+  type LedgerSigner,
+} from "../../runtime/ledger/ledger-key.ts";
+import { SqliteLedger, type StoredLedgerEntry } from "../../runtime/ledger/sqlite-ledger.ts";
+
+export interface ServerLedgerOptions {
+  /**
+   * A new tree head is signed this often when entries were added since the last one. Shorter
+   * bounds how long an entry waits for a signed commitment; longer keeps the head table small.
+   */
+  publishIntervalMs: number;
+}
+
+export const serverLedgerDefaults: ServerLedgerOptions = { publishIntervalMs: 60_000 };
+
+export interface ServerLedgerComponents {
+  clock: Clock;
+  logger: Logger;
+}
+
+export class ServerLedger {
+  readonly #store: SqliteLedger;
+  readonly #signer: LedgerSigner;
+  readonly #components: ServerLedgerComponents;
+  readonly #options: ServerLedgerOptions;
+  #cancelPublish: CancelTimer = () => {};
+  #closed = false;
+
+  constructor(
+    store: SqliteLedger,
+    signer: LedgerSigner,
+    components: ServerLedgerComponents,
+    options: ServerLedgerOptions = serverLedgerDefaults,
+  ) {
+    this.#store = store;
+    this.#signer = signer;
+    this.#components = components;
+    this.#options = options;
+  }
+
+  /** Opens <dataDir>/ledger.db and <dataDir>/ledger-key.pem, creating them at first start. */
+  static open(
+    dataDir: string,
+    components: ServerLedgerComponents,
+    options: ServerLedgerOptions = serverLedgerDefaults,
+  ): ServerLedger {
+    const signer = loadOrCreateLedgerKey(join(dataDir, ledgerKeyFileName));
+    return new ServerLedger(
+      new SqliteLedger(join(dataDir, "ledger.db")),
+      signer,
+      components,
+      options,
+    );
+  }
+
+  get store(): SqliteLedger {
+    return this.#store;
+  }
+
+  get publicKeyPem(): string {
+    return this.#signer.publicKeyPem;
+  }
+
+  get keyId(): string {
+    return this.#signer.keyId;
+  }
+
+  /** Signs a head now and again every publishIntervalMs while entries keep coming. */
+  start(): void {
+    this.publish();
+    const schedule = () => {
+      this.#cancelPublish = this.#components.clock.schedule(this.#options.publishIntervalMs, () => {
+        if (this.#closed) return;
+        try {
+          this.publish();
+        } catch (error) {
+          this.#components.logger.error({ err: error }, "could not publish a ledger tree head");
+        }
+        schedule();
+      });
+    };
+    schedule();
+  }
+
+  /**
+   * Appends an entry, durable when this returns. A fact that cannot be recorded is logged,
+   * never thrown at the failover or request that produced it.
+   */
+  record(draft: LedgerEntryDraft): StoredLedgerEntry | undefined {
+    if (this.#closed) return undefined;
+    try {
+      return this.#store.append(draft);
+    } catch (error) {
+      this.#components.logger.error(
+        { err: error, kind: draft.kind },
+        "could not record a ledger entry",
+      );
+      return undefined;
+    }
+  }
+
+  /** A finished failover, as the failover entry kind records it. */
+  recordFailover(record: FailoverRecord): void {
+    const whole = (value: number | null) =>
+      value === null ? null : Math.max(0, Math.round(value));
+    this.record({
+      kind: "failover",
+      atMs: Math.round(record.endedAtMs ?? this.#components.clock.nowMs()),
+      data: {
+        service: record.service,
+        failoverId: record.failoverId,
+        status: record.status,
+        reason: record.reason,
+        from: record.from,
+        to: record.to,
+        generation: record.generation,
+        startedAtMs: Math.round(record.startedAtMs),
+        endedAtMs: whole(record.endedAtMs),
+        durationMs: whole(record.durationMs),
+        dataAgeMs: whole(record.dataAgeMs),
+      },
+    });
+  }
+
+  /** The latest head, signing a new one first when entries were added since. */
+  publish(): SignedTreeHead {
+    const latest = this.#store.latestTreeHead();
+    const treeSize = this.#store.size;
+    if (latest !== undefined && latest.treeSize === treeSize) return latest;
+    const head = {
+      treeSize,
+      rootHash: toHex(this.#store.root(treeSize)),
+      timestampMs: Math.max(Math.round(this.#components.clock.nowMs()), latest?.timestampMs ?? 0),
+    };
+    const signed: SignedTreeHead = {
+      ...head,
+      keyId: this.#signer.keyId,
+      signature: this.#signer.sign(utf8(treeHeadSigningInput(head))),
+    };
+    this.#store.addTreeHead(signed);
+    return signed;
+  }
+
+  /**
+   * The export as JSON text in pieces (see docs/formats/ledger.md): a snapshot at the size of
+   * a head signed on the spot, so every entry in it is covered by a signature.
+   */
+  *exportJson(): Generator<string> {
+    const head = this.publish();
+    const treeSize = head.treeSize;
+    const heads = this.#store.allTreeHeads().filter((each) => each.treeSize <= treeSize);
+    const consistency: ConsistencyRecord[] = [];
+    for (let position = 1; position < heads.length; position++) {
+      const first = heads[position - 1]!.treeSize;
+      const second = heads[position]!.treeSize;
+      if (first >= second) continue;
+      consistency.push({
+        first,
+        second,
+        proof: this.#store.consistencyProof(first, second).map(toHex),
+      });
+    }
+    yield (
+      `{"format":${JSON.stringify(ledgerExportFormat)},"v":${ledgerExportVersion},` +
+      `"hashAlgorithm":"sha256","signatureAlgorithm":"ed25519",` +
+      `"publicKey":${JSON.stringify(this.#signer.publicKeyPem)},"keyId":"${this.#signer.keyId}",` +
+      `"treeSize":${treeSize},"entries":[`
+    );
+    let first = true;
+    let page: string[] = [];
+    for (const entry of this.#store.entriesUpTo(treeSize)) {
+      page.push(
+        `${first ? "" : ","}${JSON.stringify({ index: entry.index, encoded: entry.encoded, leafHash: entry.leafHash })}`,
+      );
+      first = false;
+      if (page.length >= 1_000) {
+        yield page.join("");
+        page = [];
+      }
+    }
+    yield page.join("");
+    yield `],"treeHeads":${JSON.stringify(heads)},"consistency":${JSON.stringify(consistency)}}\n`;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelPublish();
+    this.#store.close();
+  }
+}
