@@ -159,7 +159,21 @@ async function startServerProcess(preset: string): Promise<ServerProcess> {
   const dir = mkdtempSync(join(tmpdir(), "edgeward-bench-server-"));
   const child = spawn(
     process.execPath,
-    [cli, "server", "--port", "0", "--preset", preset, "--data-dir", dir, "--log-level", "warn"],
+    [
+      cli,
+      "server",
+      "--port",
+      "0",
+      "--preset",
+      preset,
+      "--data-dir",
+      dir,
+      "--log-level",
+      "warn",
+      // The benchmark measures detection, not TLS or tokens; its agents do not enrol.
+      "--insecure",
+      "--open-access",
+    ],
     {
       cwd: root,
       stdio: ["ignore", "inherit", "inherit"],

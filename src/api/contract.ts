@@ -173,7 +173,18 @@ export type FleetEvent =
       error: string | null;
       atMs: number;
     }
-  | ({ id: number; type: "service.drill"; atMs: number } & DrillResult);
+  | ({ id: number; type: "service.drill"; atMs: number } & DrillResult)
+  /** Suspicious activity (failed-auth burst, bad signature, replay, impersonation, flood) or a quarantine. */
+  | {
+      id: number;
+      type: "security.event";
+      /** `ip:<address>`, `node:<id>` or `user:<name>`. */
+      source: string;
+      atMs: number;
+      severity: "low" | "medium" | "high";
+      activity: string;
+      details: string;
+    };
 
 export type FleetEventDraft = FleetEvent extends infer Event
   ? Event extends FleetEvent

@@ -4,7 +4,7 @@
 import websocket from "@fastify/websocket";
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
-import { allowAll, installAccessControl, type AccessDecider } from "./access.ts";
+import { installAccessControl } from "./access.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import { HttpError } from "./http-error.ts";
 import { agentMessageBytesMax, registerAgentChannel } from "./routes/agent-channel.ts";
@@ -12,14 +12,17 @@ import { registerEventRoutes } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { registerHeartbeatRoutes } from "./routes/heartbeats.ts";
 import { registerNodeRoutes } from "./routes/nodes.ts";
+import { registerSecurityRoutes } from "./routes/security.ts";
 import { registerServiceRoutes } from "./routes/services.ts";
+import type { ServerSecurity } from "./server-security.ts";
 
 /** Largest request body: a full heartbeat batch with metrics fits. */
 export const requestBodyBytesMax = 1024 * 1024;
 
 export interface AppOptions {
   logger: PinoLogger | false;
-  decideAccess?: AccessDecider;
+  /** Authentication, RBAC, rate limits and TLS material. */
+  security: ServerSecurity;
 }
 
 export async function buildApp(plane: ControlPlane, options: AppOptions): Promise<FastifyInstance> {
@@ -30,9 +33,17 @@ export async function buildApp(plane: ControlPlane, options: AppOptions): Promis
     routerOptions: { maxParamLength: 128 },
     return503OnClosing: true,
     keepAliveTimeout: 75_000,
+    ...(options.security.tls === undefined
+      ? {}
+      : {
+          https: {
+            key: options.security.tls.privateKeyPem,
+            cert: options.security.tls.certificateChainPem,
+          },
+        }),
   }) as unknown as FastifyInstance;
 
-  installAccessControl(app, options.decideAccess ?? allowAll);
+  installAccessControl(app, options.security);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     if (error instanceof HttpError) {
@@ -66,5 +77,6 @@ export async function buildApp(plane: ControlPlane, options: AppOptions): Promis
   registerEventRoutes(app, plane);
   registerServiceRoutes(app, plane);
   registerAgentChannel(app, plane);
+  registerSecurityRoutes(app, plane, options.security);
   return app;
 }

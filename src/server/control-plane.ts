@@ -8,6 +8,7 @@ import type { EventLog } from "./event-log.ts";
 import type { FailureDetection } from "./failure-detection.ts";
 import { HttpError } from "./http-error.ts";
 import type { DeclaredNode, NodeDirectory } from "./node-directory.ts";
+import type { ServerLedger } from "./ledger/server-ledger.ts";
 import type { ServerMetrics } from "./server-metrics.ts";
 import type { AgentLinks } from "./services/agent-links.ts";
 import type { DrillRunner } from "./services/drill-runner.ts";
@@ -26,6 +27,8 @@ export interface ControlPlaneComponents {
   services: ServiceControl;
   links: AgentLinks;
   drills: DrillRunner;
+  /** The tamper-evident ledger: new nodes and new incarnations are recorded as enrolments. */
+  ledger?: ServerLedger;
 }
 
 /** Registered nodes at most; registration beyond it is refused with 507. */
@@ -65,6 +68,18 @@ export class ControlPlane {
     }
     await directory.register(request, declared, clock.nowMs());
     detection.register(request.nodeId, request.agentUrl !== undefined);
+    if (existing === undefined || request.incarnation !== existing.incarnation) {
+      this.components.ledger?.record({
+        kind: "enrolment",
+        atMs: Math.round(clock.nowMs()),
+        data: {
+          node: request.nodeId,
+          incarnation: request.incarnation,
+          method: "register",
+          ...(request.agentUrl === undefined ? {} : { agentUrl: request.agentUrl }),
+        },
+      });
+    }
     if (existing !== undefined && request.incarnation > existing.incarnation) {
       this.components.services.nodeRestarted(request.nodeId);
     }

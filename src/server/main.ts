@@ -19,6 +19,8 @@ import { ControlPlane } from "./control-plane.ts";
 import { EventLog } from "./event-log.ts";
 import { FailureDetection } from "./failure-detection.ts";
 import { NodeDirectory, type DeclaredNode } from "./node-directory.ts";
+import { ServerLedger } from "./ledger/server-ledger.ts";
+import { registerLedgerRoutes } from "./routes/ledger.ts";
 import { ServerMetrics } from "./server-metrics.ts";
 import { AgentLinks } from "./services/agent-links.ts";
 import { AlertWebhook } from "./services/alert-webhook.ts";
@@ -63,6 +65,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const directory = new NodeDirectory(store, logger);
   await directory.load();
   const events = new EventLog(store, logger);
+  const ledger = ServerLedger.open(options.dataDir, { clock, logger });
   // The metrics read node counts from the detector only when scraped, after both exist.
   const metrics: ServerMetrics = new ServerMetrics((): Map<string, number> =>
     detection.countByStatus(),
@@ -90,6 +93,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       status: (nodeId) => detection.status(nodeId),
     },
     options: options.failover ?? failoverDefaults,
+    onFailoverEnded: (record) => ledger.recordFailover(record),
     webhook:
       options.alertWebhookUrl === undefined
         ? undefined
@@ -108,8 +112,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     services,
     links,
     drills,
+    ledger,
   });
   const app = await buildApp(plane, { logger });
+  registerLedgerRoutes(app, ledger);
+  ledger.start();
   detection.start();
   await services.start();
   await drills.start();
@@ -146,6 +153,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await events.settled();
       await directory.flush();
       await store.close();
+      ledger.close();
     },
   };
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
+import type { InjectOptions } from "fastify";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -65,6 +66,13 @@ async function serverWith(options: { clock?: Clock; probeAnswer?: "alive" | "ref
   return server;
 }
 
+/** Requests as the bootstrap admin unless the test passes its own authorization header. */
+const call = (server: RunningServer, options: InjectOptions) =>
+  server.app.inject({
+    ...options,
+    headers: { authorization: `Bearer ${server.adminToken}`, ...options.headers },
+  });
+
 const registration = (nodeId: string, extra: Record<string, unknown> = {}) => ({
   nodeId,
   incarnation: 1,
@@ -74,18 +82,19 @@ const registration = (nodeId: string, extra: Record<string, unknown> = {}) => ({
 });
 
 const register = (server: RunningServer, nodeId: string, extra: Record<string, unknown> = {}) =>
-  server.app.inject({
+  call(server, {
     method: "POST",
     url: "/v1/nodes/register",
     payload: registration(nodeId, extra),
   });
 
 const statusOf = async (server: RunningServer, nodeId: string) =>
-  (await server.app.inject({ method: "GET", url: `/v1/nodes/${nodeId}` })).json<NodeView>().status;
+  (await call(server, { method: "GET", url: `/v1/nodes/${nodeId}` })).json<NodeView>().status;
 
-const openChannel = (server: RunningServer, nodeId: string) =>
+const openChannel = (server: RunningServer, nodeId: string, token = server.adminToken) =>
   new WebSocket(
     `${server.url.replace("http", "ws")}/v1/agents/connect?nodeId=${nodeId}&incarnation=1`,
+    { headers: { authorization: `Bearer ${token}` } },
   );
 
 describe("server API", () => {
@@ -98,21 +107,17 @@ describe("server API", () => {
       heartbeatIntervalMs: 200,
       detectionPreset: "lan",
     });
-    const beat = await server.app.inject({
+    const beat = await call(server, {
       method: "POST",
       url: "/v1/heartbeats",
       payload: { nodeId: "edge-1", incarnation: 1, sequence: 1 },
     });
     expect(beat.json()).toEqual({ accepted: 1, rejected: [] });
-    const list = (
-      await server.app.inject({ method: "GET", url: "/v1/nodes" })
-    ).json<NodeListResponse>();
+    const list = (await call(server, { method: "GET", url: "/v1/nodes" })).json<NodeListResponse>();
     expect(list.nodes.map((node) => [node.id, node.status, node.zone])).toEqual([
       ["edge-1", "HEALTHY", "line-a"],
     ]);
-    const one = (
-      await server.app.inject({ method: "GET", url: "/v1/nodes/edge-1" })
-    ).json<NodeView>();
+    const one = (await call(server, { method: "GET", url: "/v1/nodes/edge-1" })).json<NodeView>();
     expect(one.heartbeatAgeMs).toBeGreaterThanOrEqual(0);
   });
 
@@ -141,7 +146,7 @@ describe("server API", () => {
     "rejects a registration with %s with a clear 4xx",
     async (_name, payload, statusCode, message) => {
       const server = await serverWith();
-      const response = await server.app.inject({
+      const response = await call(server, {
         method: "POST",
         url: "/v1/nodes/register",
         headers: { "content-type": "application/json" },
@@ -154,7 +159,7 @@ describe("server API", () => {
 
   it("rejects a heartbeat from a node that never registered", async () => {
     const server = await serverWith();
-    const response = await server.app.inject({
+    const response = await call(server, {
       method: "POST",
       url: "/v1/heartbeats",
       payload: { nodeId: "ghost", incarnation: 1, sequence: 1 },
@@ -168,7 +173,7 @@ describe("server API", () => {
   it("rejects heartbeats from a stale incarnation and stale re-registrations", async () => {
     const server = await serverWith();
     await register(server, "edge-1", { incarnation: 2 });
-    const beat = await server.app.inject({
+    const beat = await call(server, {
       method: "POST",
       url: "/v1/heartbeats",
       payload: { nodeId: "edge-1", incarnation: 1, sequence: 1 },
@@ -180,8 +185,8 @@ describe("server API", () => {
 
   it("answers unknown routes and unknown nodes with 404 JSON", async () => {
     const server = await serverWith();
-    expect((await server.app.inject({ method: "GET", url: "/v1/nope" })).statusCode).toBe(404);
-    const missing = await server.app.inject({ method: "GET", url: "/v1/nodes/absent" });
+    expect((await call(server, { method: "GET", url: "/v1/nope" })).statusCode).toBe(404);
+    const missing = await call(server, { method: "GET", url: "/v1/nodes/absent" });
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toMatchObject({ error: "unknown_node" });
   });
@@ -208,7 +213,7 @@ describe("server API", () => {
             .map((value) => JSON.stringify({ nodeId: "edge-1", incarnation: 1, sequence: value })),
         ),
         async (url, method, payload) => {
-          const response = await server.app.inject({
+          const response = await call(server, {
             method,
             url,
             headers: { "content-type": "application/json" },
@@ -223,10 +228,10 @@ describe("server API", () => {
 
   it("exposes Prometheus metrics and a health check", async () => {
     const server = await serverWith();
-    expect((await server.app.inject({ method: "GET", url: "/healthz" })).json()).toEqual({
+    expect((await call(server, { method: "GET", url: "/healthz" })).json()).toEqual({
       status: "ok",
     });
-    const metrics = await server.app.inject({ method: "GET", url: "/metrics" });
+    const metrics = await call(server, { method: "GET", url: "/metrics" });
     expect(metrics.body).toContain('edgeward_nodes{status="HEALTHY"}');
     expect(metrics.body).toContain("edgeward_heartbeats_received_total");
   });
@@ -239,18 +244,16 @@ describe("failure detection through the server", () => {
     await register(server, "edge-1");
     for (let sequence = 1; sequence <= 10; sequence += 1) {
       advance(200);
-      await server.app.inject({
+      await call(server, {
         method: "POST",
         url: "/v1/heartbeats",
         payload: { nodeId: "edge-1", incarnation: 1, sequence },
       });
     }
     advance(2_000);
-    const node = (
-      await server.app.inject({ method: "GET", url: "/v1/nodes/edge-1" })
-    ).json<NodeView>();
+    const node = (await call(server, { method: "GET", url: "/v1/nodes/edge-1" })).json<NodeView>();
     expect(node.status).toBe("FAILED");
-    const events = (await server.app.inject({ method: "GET", url: "/v1/events" })).json<{
+    const events = (await call(server, { method: "GET", url: "/v1/events" })).json<{
       events: FleetEvent[];
     }>();
     expect(
@@ -327,7 +330,7 @@ describe("failure detection through the server", () => {
     servers.push(second);
     advance(4_000);
     const during = (
-      await second.app.inject({ method: "GET", url: "/v1/nodes" })
+      await call(second, { method: "GET", url: "/v1/nodes" })
     ).json<NodeListResponse>();
     expect(during.nodes.map((node) => [node.id, node.status])).toEqual([
       ["edge-1", "HEALTHY"],
@@ -337,14 +340,14 @@ describe("failure detection through the server", () => {
     await register(second, "edge-1", { incarnation: 2 });
     for (let sequence = 1; sequence <= 20; sequence += 1) {
       advance(200);
-      await second.app.inject({
+      await call(second, {
         method: "POST",
         url: "/v1/heartbeats",
         payload: { nodeId: "edge-1", incarnation: 2, sequence },
       });
     }
     const after = (
-      await second.app.inject({ method: "GET", url: "/v1/nodes" })
+      await call(second, { method: "GET", url: "/v1/nodes" })
     ).json<NodeListResponse>();
     expect(after.nodes.map((node) => [node.id, node.status])).toEqual([
       ["edge-1", "HEALTHY"],

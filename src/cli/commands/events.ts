@@ -28,6 +28,8 @@ export function formatEvent(event: FleetEvent): string {
       return `${at}  #${event.id}  ${event.service}  generation ${event.generation} on ${event.node} ${event.state}${event.error === null ? "" : `  (${event.error})`}`;
     case "service.drill":
       return `${at}  #${event.id}  ${event.service}  drill #${event.drillId} ${event.passed ? "passed" : "FAILED"}  RTO ${event.rtoMs ?? "?"} ms, writes lost ${event.rpoWritesLost ?? "?"}${event.problem === null ? "" : `  (${event.problem})`}`;
+    case "security.event":
+      return `${at}  #${event.id}  SECURITY ${event.severity.toUpperCase()}  ${event.activity} from ${event.source}  (${event.details})`;
   }
 }
 

@@ -19,6 +19,8 @@ interface ServerCommandOptions {
   preset?: DetectorPresetName;
   alertWebhook?: URL;
   logLevel: LogLevel;
+  insecure?: boolean;
+  openAccess?: boolean;
 }
 
 function parseWebhookUrl(text: string): URL {
@@ -45,7 +47,11 @@ export function registerServerCommand(program: Command): void {
         "runs each plan's drills on its testSchedule, and sends alerts to the log, the event " +
         "stream and --alert-webhook. State lives in " +
         "<data-dir>/state.db (SQLite); the chosen address is written to <data-dir>/endpoint.json. " +
-        "Logs are JSON lines on stdout. SIGTERM or Ctrl-C stops it cleanly.",
+        "Logs are JSON lines on stdout. SIGTERM or Ctrl-C stops it cleanly. " +
+        "Secure by default: HTTPS with the fleet's own CA (created at first start in " +
+        "<data-dir>/tls; agents pin its fingerprint, which their join tokens carry), every API " +
+        "request needs a credential (the bootstrap admin's is written to <data-dir>/admin.token, " +
+        "mode 0600) and the spec's roles and access rules apply, default deny.",
     )
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0 = any free port)", parsePort, 7070)
@@ -58,6 +64,14 @@ export function registerServerCommand(program: Command): void {
       "--alert-webhook <url>",
       "POST every alert and finished failover here as JSON (the event stream's objects)",
       parseWebhookUrl,
+    )
+    .option(
+      "--insecure",
+      "speak plain HTTP instead of HTTPS (credentials cross the network in the clear)",
+    )
+    .option(
+      "--open-access",
+      "allow every API request without a credential (one-machine experiments only)",
     )
     .addOption(
       new Option("--preset <name>", "failure-detection preset (overrides the spec's)").choices(
@@ -90,6 +104,11 @@ export function registerServerCommand(program: Command): void {
           ? {}
           : { declaredNodes: declaredNodesFromSpec(spec), services: spec.services }),
         ...(options.alertWebhook === undefined ? {} : { alertWebhookUrl: options.alertWebhook }),
+        security: {
+          tls: options.insecure !== true,
+          enforce: options.openAccess !== true,
+          ...(spec === undefined ? {} : { spec: spec.security }),
+        },
         logger,
       });
       const shutdown = (signal: string) => {

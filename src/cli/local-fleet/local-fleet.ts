@@ -89,6 +89,9 @@ export async function upFleet(options: UpOptions): Promise<FleetFile> {
       serverDir,
       "--spec",
       resolve(options.specPath),
+      // Until `up` enrols its agents with join tokens, its fleet runs open on loopback.
+      "--insecure",
+      "--open-access",
     ],
     join(dir, "logs", "server.log"),
     serverDir,

@@ -11,6 +11,7 @@ import {
   serviceMessageTypes,
 } from "../../api/service-message-schemas.ts";
 import type { ServerServiceMessage } from "../../api/service-messages.ts";
+import { decideObjectAccess } from "../../core/security/access-policy.ts";
 import { messageText } from "../../runtime/websocket-text.ts";
 import type { ControlPlane } from "../control-plane.ts";
 import { describeIssues, HttpError } from "../http-error.ts";
@@ -28,6 +29,7 @@ const connectQuerySchema = z.strictObject({
 /** WebSocket close codes, in the private range, so agents can tell why they were closed. */
 export const ChannelCloseCode = {
   invalidRequest: 4400,
+  forbidden: 4403,
   unknownNode: 4404,
   staleIncarnation: 4409,
   rateLimited: 4429,
@@ -63,6 +65,14 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
         return;
       }
       const { nodeId, incarnation } = query.data;
+      const principal = request.principal;
+      const object = { kind: "node", nodeId } as const;
+      const allowed = principal === undefined || decideObjectAccess(principal, object).allowed;
+      if (!allowed) {
+        app.accessGuard.objectDenied(request, principal, `may not connect as node ${nodeId}`);
+        socket.close(ChannelCloseCode.forbidden, `this credential may not act as node ${nodeId}`);
+        return;
+      }
       const record = directory.get(nodeId);
       if (record === undefined) {
         socket.close(

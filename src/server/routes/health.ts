@@ -2,9 +2,13 @@ import type { FastifyInstance } from "fastify";
 import type { ControlPlane } from "../control-plane.ts";
 
 export function registerHealthRoutes(app: FastifyInstance, plane: ControlPlane): void {
-  app.get("/healthz", { config: { access: { resource: "health", action: "read" } } }, () => ({
-    status: "ok",
-  }));
+  app.get(
+    "/healthz",
+    { config: { access: { resource: "health", action: "read", public: true } } },
+    () => ({
+      status: "ok",
+    }),
+  );
 
   app.get(
     "/metrics",

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { heartbeatBatchSchema, heartbeatSchema } from "../../api/contract.ts";
+import { assertObjectAccess } from "../access.ts";
 import type { ControlPlane } from "../control-plane.ts";
 import { HttpError, parseOrReject } from "../http-error.ts";
 
@@ -20,6 +21,8 @@ export function registerHeartbeatRoutes(app: FastifyInstance, plane: ControlPlan
     (request) => {
       const body = parseOrReject(heartbeatBodySchema, request.body, "heartbeat");
       const heartbeats = "heartbeats" in body ? body.heartbeats : [body];
+      for (const heartbeat of heartbeats)
+        assertObjectAccess(request, { kind: "node", nodeId: heartbeat.nodeId });
       const rejected: Rejection[] = [];
       let firstError: HttpError | undefined;
       for (const heartbeat of heartbeats) {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { nodeIdSchema, registerRequestSchema, type NodeListResponse } from "../../api/contract.ts";
+import { assertObjectAccess } from "../access.ts";
 import type { ControlPlane } from "../control-plane.ts";
 import { parseOrReject } from "../http-error.ts";
 
@@ -10,8 +11,11 @@ export function registerNodeRoutes(app: FastifyInstance, plane: ControlPlane): v
   app.post(
     "/v1/nodes/register",
     { config: { access: { resource: "nodes", action: "write" } } },
-    async (request) =>
-      plane.register(parseOrReject(registerRequestSchema, request.body, "registration")),
+    async (request) => {
+      const registration = parseOrReject(registerRequestSchema, request.body, "registration");
+      assertObjectAccess(request, { kind: "node", nodeId: registration.nodeId });
+      return plane.register(registration);
+    },
   );
 
   app.get(
@@ -43,7 +47,9 @@ export function registerNodeRoutes(app: FastifyInstance, plane: ControlPlane): v
     "/v1/nodes/:id/goodbye",
     { config: { access: { resource: "nodes", action: "write" } } },
     async (request, reply) => {
-      plane.goodbye(parseOrReject(nodeParamsSchema, request.params, "node id").id);
+      const nodeId = parseOrReject(nodeParamsSchema, request.params, "node id").id;
+      assertObjectAccess(request, { kind: "node", nodeId });
+      plane.goodbye(nodeId);
       return reply.code(204).send();
     },
   );

@@ -60,6 +60,7 @@ class FakeAgent {
     this.#incarnation += 1;
     const response = await this.server.app.inject({
       method: "POST",
+      headers: { authorization: `Bearer ${this.server.adminToken}` },
       url: "/v1/nodes/register",
       payload: {
         nodeId: this.nodeId,
@@ -70,6 +71,7 @@ class FakeAgent {
     expect(response.statusCode).toBe(200);
     const socket = new WebSocket(
       `${this.server.url.replace("http", "ws")}/v1/agents/connect?nodeId=${this.nodeId}&incarnation=${this.#incarnation}`,
+      { headers: { authorization: `Bearer ${this.server.adminToken}` } },
     );
     this.#socket = socket;
     socket.on("message", (data) => {
@@ -115,6 +117,8 @@ class FakeAgent {
     return services?.type === "services" ? services.assignments : undefined;
   }
 }
+
+const asAdmin = (server: RunningServer) => ({ authorization: `Bearer ${server.adminToken}` });
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -184,11 +188,18 @@ async function fleet(options: { dataDir?: string; durable?: boolean; webhook?: U
     agent(nodeId).crash();
   };
   const events = async () =>
-    (await server.app.inject({ method: "GET", url: "/v1/events?limit=1000" })).json<{
+    (
+      await server.app.inject({
+        method: "GET",
+        url: "/v1/events?limit=1000",
+        headers: asAdmin(server),
+      })
+    ).json<{
       events: FleetEvent[];
     }>().events;
   const resolve = async (service: string) => {
     const response = await server.app.inject({
+      headers: asAdmin(server),
       method: "GET",
       url: `/v1/services/${service}/resolve`,
     });
@@ -197,7 +208,11 @@ async function fleet(options: { dataDir?: string; durable?: boolean; webhook?: U
   /** Waits until the service serves from `nodeId` with no failover running. */
   const servingFrom = (service: string, nodeId: string) =>
     waitFor(async () => {
-      const response = await server.app.inject({ method: "GET", url: `/v1/services/${service}` });
+      const response = await server.app.inject({
+        method: "GET",
+        url: `/v1/services/${service}`,
+        headers: asAdmin(server),
+      });
       const view = response.json<{ node: string | null; status: string; generation: number }>();
       return view.status === "serving" && view.node === nodeId ? view : undefined;
     }, `${service} serving from ${nodeId}`);

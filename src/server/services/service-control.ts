@@ -66,6 +66,8 @@ export interface ServiceControlComponents {
   nodes: NodeSource;
   options: FailoverOptions;
   webhook: AlertWebhook | undefined;
+  /** Told of every finished failover; the ledger records it. */
+  onFailoverEnded?: (record: FailoverRecord) => void;
 }
 
 export class ServiceControl {
@@ -696,6 +698,7 @@ export class ServiceControl {
     };
     events.publish(event);
     webhook?.post(event);
+    this.#components.onFailoverEnded?.(record);
     if (record.status === "completed") this.#placementNotBeforeMs.delete(record.service);
     const waiters = this.#endWaiters.get(record.failoverId);
     this.#endWaiters.delete(record.failoverId);

@@ -1,0 +1,269 @@
+// Signed tokens (EdDSA JWTs via jose): user tokens, node credentials and single-use join
+// tokens; verification (signature, claims, revocation); the revocation list, the hashed join
+// tokens and the enrolled node keys persist as Store documents. The signing key is a 0600 file.
+
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomUUID,
+  type KeyObject,
+} from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { compactVerify, errors as joseErrors, SignJWT } from "jose";
+import {
+  checkClaims,
+  edgewardAudience,
+  type ClaimsRejection,
+  type TokenClaims,
+  type TokenKind,
+} from "../../core/security/token-claims.ts";
+import type { Clock } from "../../ports/clock.ts";
+import type { Store } from "../../ports/store.ts";
+import { writeSecretFile } from "./certificate-authority.ts";
+
+/** Tokens longer than this are refused before any parsing. */
+export const tokenCharactersMax = 4_096;
+/** Longest life a user token may be given. */
+export const userTokenTtlMsMax = 366 * 24 * 3_600_000;
+/** Node credentials live a day; agents renew them at 2/3 of that. */
+export const nodeCredentialTtlMs = 24 * 3_600_000;
+/** Join tokens live 15 minutes unless asked otherwise. */
+export const joinTokenTtlMsDefault = 15 * 60_000;
+export const joinTokenTtlMsMax = 7 * 24 * 3_600_000;
+/** The bootstrap admin credential lives a year; the server re-issues it when it has expired. */
+export const bootstrapAdminTtlMs = 365 * 24 * 3_600_000;
+/** Clock difference tolerated between issuer and verifier. */
+export const tokenSkewMs = 30_000;
+/** Revoked token ids remembered at once. */
+export const revocationsMax = 100_000;
+/** Join tokens outstanding at once (used ones are kept until they would have expired). */
+export const joinTokensMax = 10_000;
+
+export const tokenIssuer = "edgeward-server";
+
+const documents = {
+  revocations: "security.revocations",
+  joinTokens: "security.join-tokens",
+  enrolments: "security.enrolments",
+} as const;
+
+export type TokenRejection = ClaimsRejection | "bad_signature" | "revoked" | "too_long";
+
+export type TokenCheck =
+  | { readonly ok: true; readonly claims: TokenClaims }
+  | { readonly ok: false; readonly rejection: TokenRejection; readonly message: string };
+
+export interface IssuedToken {
+  token: string;
+  id: string;
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
+export interface IssueRequest {
+  kind: TokenKind;
+  subject: string;
+  roles: readonly string[];
+  ttlMs: number;
+  caFingerprint?: string;
+}
+
+interface Revocations {
+  /** token id -> when it may be forgotten (it would have expired by then). */
+  tokens: Record<string, number>;
+  /** subject -> tokens issued at or before this time (ms) are revoked. */
+  subjects: Record<string, number>;
+}
+
+interface JoinTokenRecord {
+  nodeId: string;
+  expiresAtMs: number;
+  usedAtMs: number | null;
+}
+
+export interface Enrolment {
+  nodeId: string;
+  /** The agent's Ed25519 public key, SPKI DER in base64. */
+  publicKey: string;
+  enrolledAtMs: number;
+}
+
+export type JoinRedemption =
+  | { readonly ok: true; readonly nodeId: string; readonly claims: TokenClaims }
+  | { readonly ok: false; readonly rejection: TokenRejection | "used"; readonly message: string };
+
+export class TokenLimitError extends Error {
+  override readonly name = "TokenLimitError";
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+export class TokenService {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #privateKey: KeyObject;
+  readonly #publicKey: KeyObject;
+  #revocations: Revocations = { tokens: {}, subjects: {} };
+  #joinTokens: Record<string, JoinTokenRecord> = {};
+  #enrolments: Record<string, Enrolment> = {};
+  #saving: Promise<void> = Promise.resolve();
+
+  private constructor(store: Store, clock: Clock, privateKey: KeyObject) {
+    this.#store = store;
+    this.#clock = clock;
+    this.#privateKey = privateKey;
+    this.#publicKey = createPublicKey(privateKey);
+  }
+
+  /** Loads (or creates, 0600) `<directory>/signing.key` and the persisted lists. */
+  static async open(directory: string, store: Store, clock: Clock): Promise<TokenService> {
+    const keyPath = join(directory, "signing.key");
+    if (!existsSync(keyPath)) {
+      const { privateKey } = generateKeyPairSync("ed25519");
+      writeSecretFile(keyPath, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+    }
+    const service = new TokenService(store, clock, createPrivateKey(readFileSync(keyPath)));
+    const parse = async <Value>(name: string, fallback: Value): Promise<Value> => {
+      const text = await store.loadDocument(name);
+      return text === undefined ? fallback : (JSON.parse(text) as Value);
+    };
+    service.#revocations = await parse(documents.revocations, { tokens: {}, subjects: {} });
+    service.#joinTokens = await parse(documents.joinTokens, {});
+    service.#enrolments = await parse(documents.enrolments, {});
+    return service;
+  }
+
+  async issue(request: IssueRequest): Promise<IssuedToken> {
+    const issuedAtMs = this.#clock.nowMs();
+    const expiresAtMs = issuedAtMs + request.ttlMs;
+    const id = randomUUID();
+    const token = await new SignJWT({
+      kind: request.kind,
+      roles: [...request.roles],
+      ...(request.caFingerprint === undefined ? {} : { caFingerprint: request.caFingerprint }),
+    })
+      .setProtectedHeader({ alg: "EdDSA", typ: "JWT" })
+      .setSubject(request.subject)
+      .setJti(id)
+      .setIssuer(tokenIssuer)
+      .setAudience(edgewardAudience)
+      .setIssuedAt(Math.floor(issuedAtMs / 1_000))
+      .setNotBefore(Math.floor(issuedAtMs / 1_000))
+      .setExpirationTime(Math.floor(expiresAtMs / 1_000))
+      .sign(this.#privateKey);
+    return { token, id, issuedAtMs, expiresAtMs };
+  }
+
+  /** Verifies signature, claims and revocation; `kinds` are the kinds acceptable here. */
+  async verify(token: string, kinds: readonly TokenKind[]): Promise<TokenCheck> {
+    if (token.length > tokenCharactersMax)
+      return { ok: false, rejection: "too_long", message: "token is too long" };
+    let payload: unknown;
+    try {
+      const verified = await compactVerify(token, this.#publicKey, { algorithms: ["EdDSA"] });
+      payload = JSON.parse(new TextDecoder().decode(verified.payload));
+    } catch (error) {
+      if (error instanceof joseErrors.JWSSignatureVerificationFailed)
+        return { ok: false, rejection: "bad_signature", message: "token signature is not valid" };
+      return { ok: false, rejection: "malformed", message: "not a well-formed edgeward token" };
+    }
+    const checked = checkClaims(payload, {
+      audience: edgewardAudience,
+      kinds,
+      nowMs: this.#clock.nowMs(),
+      skewMs: tokenSkewMs,
+    });
+    if (!checked.ok) return checked;
+    if (this.isRevoked(checked.claims))
+      return { ok: false, rejection: "revoked", message: "token has been revoked" };
+    return checked;
+  }
+
+  isRevoked(claims: TokenClaims): boolean {
+    if (Object.hasOwn(this.#revocations.tokens, claims.jti)) return true;
+    const before = Object.hasOwn(this.#revocations.subjects, claims.sub)
+      ? this.#revocations.subjects[claims.sub]
+      : undefined;
+    return before !== undefined && claims.iat * 1_000 <= before;
+  }
+
+  /** Revokes one token by id. */
+  async revokeToken(id: string): Promise<void> {
+    const nowMs = this.#clock.nowMs();
+    this.#pruneRevocations(nowMs);
+    if (Object.keys(this.#revocations.tokens).length >= revocationsMax)
+      throw new TokenLimitError(`more than ${revocationsMax} revoked tokens are remembered`);
+    this.#revocations.tokens[id] = nowMs + userTokenTtlMsMax;
+    await this.#save(documents.revocations, this.#revocations);
+  }
+
+  /** Revokes every token of `subject` issued until now (a quarantined node, a leaver). */
+  async revokeSubject(subject: string): Promise<void> {
+    this.#revocations.subjects[subject] = this.#clock.nowMs();
+    await this.#save(documents.revocations, this.#revocations);
+  }
+
+  async createJoinToken(
+    nodeId: string,
+    ttlMs: number,
+    caFingerprint: string | undefined,
+  ): Promise<IssuedToken> {
+    const nowMs = this.#clock.nowMs();
+    for (const [hash, record] of Object.entries(this.#joinTokens))
+      if (record.expiresAtMs + tokenSkewMs < nowMs) delete this.#joinTokens[hash];
+    if (Object.keys(this.#joinTokens).length >= joinTokensMax)
+      throw new TokenLimitError(`more than ${joinTokensMax} join tokens are outstanding`);
+    const issued = await this.issue({
+      kind: "join",
+      subject: nodeId,
+      roles: [],
+      ttlMs,
+      ...(caFingerprint === undefined ? {} : { caFingerprint }),
+    });
+    this.#joinTokens[sha256(issued.token)] = {
+      nodeId,
+      expiresAtMs: issued.expiresAtMs,
+      usedAtMs: null,
+    };
+    await this.#save(documents.joinTokens, this.#joinTokens);
+    return issued;
+  }
+
+  /** Redeems a join token: valid, issued here, never used before. Marks it used (durably). */
+  async redeemJoinToken(token: string): Promise<JoinRedemption> {
+    const checked = await this.verify(token, ["join"]);
+    if (!checked.ok) return checked;
+    const hash = sha256(token);
+    const record = Object.hasOwn(this.#joinTokens, hash) ? this.#joinTokens[hash] : undefined;
+    if (record === undefined)
+      return { ok: false, rejection: "revoked", message: "join token is not known here" };
+    if (record.usedAtMs !== null)
+      return { ok: false, rejection: "used", message: "join token has already been used" };
+    record.usedAtMs = this.#clock.nowMs();
+    await this.#save(documents.joinTokens, this.#joinTokens);
+    return { ok: true, nodeId: record.nodeId, claims: checked.claims };
+  }
+
+  async saveEnrolment(enrolment: Enrolment): Promise<void> {
+    this.#enrolments[enrolment.nodeId] = enrolment;
+    await this.#save(documents.enrolments, this.#enrolments);
+  }
+
+  enrolment(nodeId: string): Enrolment | undefined {
+    return Object.hasOwn(this.#enrolments, nodeId) ? this.#enrolments[nodeId] : undefined;
+  }
+
+  #pruneRevocations(nowMs: number): void {
+    for (const [id, forgetAtMs] of Object.entries(this.#revocations.tokens))
+      if (forgetAtMs < nowMs) delete this.#revocations.tokens[id];
+  }
+
+  #save(name: string, value: unknown): Promise<void> {
+    const json = JSON.stringify(value);
+    this.#saving = this.#saving.then(() => this.#store.saveDocument(name, json));
+    return this.#saving;
+  }
+}
