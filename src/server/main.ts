@@ -1,17 +1,25 @@
 // Composition root of `edgeward server`: wires the core detector to the SQLite store, the
 // system clock, HTTP probes and the fastify app.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
 import { failoverDefaults, type FailoverOptions } from "../core/failover/failover-options.ts";
 import type { DetectorOptions } from "../core/membership/detector-options.ts";
+import { builtinRoles } from "../core/security/access-policy.ts";
+import type { SecuritySpec } from "../core/spec/security-schema.ts";
 import type { ServiceSpec } from "../core/spec/service-schema.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Store } from "../ports/store.ts";
 import { httpProber, type Prober } from "../runtime/probe/http-prober.ts";
 import { writeEndpointFile } from "../runtime/endpoint-file.ts";
+import {
+  loadOrCreateCertificateAuthority,
+  writeSecretFile,
+  type TlsMaterial,
+} from "../runtime/security/certificate-authority.ts";
+import { bootstrapAdminTtlMs, TokenService } from "../runtime/security/token-service.ts";
 import { SqliteStore } from "../runtime/store/sqlite-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
 import { buildApp } from "./app.ts";
@@ -22,6 +30,7 @@ import { NodeDirectory, type DeclaredNode } from "./node-directory.ts";
 import { ServerLedger } from "./ledger/server-ledger.ts";
 import { registerLedgerRoutes } from "./routes/ledger.ts";
 import { ServerMetrics } from "./server-metrics.ts";
+import { ServerSecurity } from "./server-security.ts";
 import { AgentLinks } from "./services/agent-links.ts";
 import { AlertWebhook } from "./services/alert-webhook.ts";
 import { DrillRunner } from "./services/drill-runner.ts";
@@ -30,6 +39,21 @@ import { ServiceControl } from "./services/service-control.ts";
 
 /** Heartbeat times and metrics reach the disk at least this often. */
 export const nodeFlushIntervalMs = 2_000;
+
+export interface ServerSecurityOptions {
+  /** Serve HTTPS with the fleet's CA (created in <data-dir>/tls at first start). */
+  tls: boolean;
+  /**
+   * Require credentials and apply RBAC. false opens every route to anyone: only for a local
+   * fleet whose agents do not enrol yet, and the server says so loudly.
+   */
+  enforce: boolean;
+  /** The fleet spec's roles, access rules and intrusion detection settings. */
+  spec?: SecuritySpec;
+}
+
+/** Secure by default in the library too: credentials required; TLS is the CLI's default. */
+export const serverSecurityDefaults: ServerSecurityOptions = { tls: false, enforce: true };
 
 export interface ServerOptions {
   host: string;
@@ -44,6 +68,7 @@ export interface ServerOptions {
   /** Alerts and finished failovers are POSTed here as JSON. */
   alertWebhookUrl?: URL;
   logger: PinoLogger;
+  security?: ServerSecurityOptions;
   /** Replace the real ones in tests. */
   clock?: Clock;
   prober?: Prober;
@@ -54,6 +79,9 @@ export interface RunningServer {
   url: string;
   app: FastifyInstance;
   plane: ControlPlane;
+  security: ServerSecurity;
+  /** The bootstrap admin credential (also in <data-dir>/admin.token, mode 0600). */
+  adminToken: string;
   close(): Promise<void>;
 }
 
@@ -114,7 +142,32 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     drills,
     ledger,
   });
-  const app = await buildApp(plane, { logger });
+  const securityOptions = options.security ?? serverSecurityDefaults;
+  const tls: TlsMaterial | undefined = securityOptions.tls
+    ? loadOrCreateCertificateAuthority(join(options.dataDir, "tls"), [options.host], clock.nowMs())
+    : undefined;
+  const tokens = await TokenService.open(options.dataDir, store, clock);
+  const adminToken = await bootstrapAdminToken(options.dataDir, tokens);
+  const security = new ServerSecurity({
+    tokens,
+    events,
+    clock,
+    logger,
+    tls,
+    spec: securityOptions.spec,
+    enforce: securityOptions.enforce,
+  });
+  if (!securityOptions.enforce)
+    logger.warn(
+      {},
+      "ACCESS CONTROL IS OFF: every API request is allowed without a credential. Never run a fleet like this outside one machine",
+    );
+  if (tls === undefined)
+    logger.warn(
+      {},
+      "INSECURE: the API speaks plain HTTP; credentials and fleet data cross the network in the clear",
+    );
+  const app = await buildApp(plane, { logger, security });
   registerLedgerRoutes(app, ledger);
   ledger.start();
   detection.start();
@@ -144,6 +197,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url,
     app,
     plane,
+    security,
+    adminToken,
     async close() {
       drills.close();
       await services.close();
@@ -156,4 +211,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ledger.close();
     },
   };
+}
+
+/** The admin credential in <data-dir>/admin.token; issued (0600) at first start or when no longer valid. */
+async function bootstrapAdminToken(dataDir: string, tokens: TokenService): Promise<string> {
+  const path = join(dataDir, "admin.token");
+  let existing: string | undefined;
+  try {
+    existing = readFileSync(path, "utf8").trim();
+  } catch {
+    existing = undefined;
+  }
+  if (existing !== undefined && (await tokens.verify(existing, ["user"])).ok) return existing;
+  const issued = await tokens.issue({
+    kind: "user",
+    subject: "bootstrap-admin",
+    roles: [builtinRoles.admin],
+    ttlMs: bootstrapAdminTtlMs,
+  });
+  writeSecretFile(path, `${issued.token}\n`);
+  return issued.token;
 }
