@@ -12,7 +12,7 @@ import { fullJitterDelayMs, type BackoffOptions } from "../core/resilience/backo
 import type { CancelTimer, Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
 import type { Random } from "../ports/random.ts";
-import { requestJson } from "../runtime/http-json.ts";
+import { requestJson, type RequestJsonOptions } from "../runtime/http-json.ts";
 import { messageText } from "../runtime/websocket-text.ts";
 import type { AgentServiceMessage, ServerServiceMessage } from "../api/service-messages.ts";
 import { decideFault, type FaultInjection } from "./fault-injector.ts";
@@ -44,6 +44,8 @@ export interface HeartbeatChannelComponents {
    * HEALTHY again; other messages are handled without holding anything up.
    */
   onServiceMessage: (message: ServerServiceMessage) => Promise<void>;
+  /** The node credential and pinned CA for every request to the server, read at each use. */
+  requestOptions?: () => RequestJsonOptions;
 }
 
 export class RegistrationError extends Error {
@@ -134,7 +136,12 @@ export class HeartbeatChannel {
     const url = new URL("/v1/agents/connect", this.#options.serverUrl);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.search = new URLSearchParams({ nodeId, incarnation: String(incarnation) }).toString();
-    const socket = new WebSocket(url, { handshakeTimeout: serverRequestTimeoutMs });
+    const { headers, ca } = this.#requestOptions();
+    const socket = new WebSocket(url, {
+      handshakeTimeout: serverRequestTimeoutMs,
+      ...(headers === undefined ? {} : { headers }),
+      ...(ca === undefined ? {} : { ca }),
+    });
     this.#socket = socket;
     this.#fenced = Promise.resolve();
     socket.on("message", (data) => this.#onMessage(data, response.heartbeatIntervalMs));
@@ -245,12 +252,17 @@ export class HeartbeatChannel {
     this.#cancelReconnect = this.#components.clock.schedule(delayMs, () => void this.#connect());
   }
 
+  #requestOptions(): RequestJsonOptions {
+    return this.#components.requestOptions?.() ?? {};
+  }
+
   async #register(): Promise<RegisterResponse> {
     const response = await requestJson(
       "POST",
       new URL("/v1/nodes/register", this.#options.serverUrl),
       this.#options.registration,
       serverRequestTimeoutMs,
+      this.#requestOptions(),
     );
     if (response.statusCode !== 200) {
       const message = (response.body as { message?: string } | undefined)?.message;
@@ -270,6 +282,7 @@ export class HeartbeatChannel {
         new URL(`/v1/nodes/${nodeId}/goodbye`, this.#options.serverUrl),
         undefined,
         goodbyeTimeoutMs,
+        this.#requestOptions(),
       );
     } catch (error) {
       this.#components.logger.warn(

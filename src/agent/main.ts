@@ -14,6 +14,7 @@ import { HostMetrics } from "../runtime/metrics/host-metrics.ts";
 import { systemClock } from "../runtime/system-clock.ts";
 import { systemRandom } from "../runtime/system-random.ts";
 import { createAgentHttpServer } from "./agent-http.ts";
+import { AgentCredentials } from "./agent-credentials.ts";
 import { beginIncarnation } from "./agent-state.ts";
 import { createDataTransferHandler } from "./data-transfer/data-transfer-http.ts";
 import { ServiceAgent } from "./service-agent.ts";
@@ -40,6 +41,8 @@ export interface AgentOptions {
   servicesCwd?: string;
   logger: Logger;
   clock?: Clock;
+  /** Single-use join token: enrols the node when it has no valid credential yet. */
+  joinToken?: string;
 }
 
 export interface RunningAgent {
@@ -55,6 +58,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger;
   const state = beginIncarnation(options.dataDir, options.nodeId);
+  // Enrol (or load the stored credential) before anything listens: no identity, no agent.
+  const credentials = await AgentCredentials.open({
+    nodeId: state.nodeId,
+    serverUrl: options.serverUrl,
+    dataDir: options.dataDir,
+    joinToken: options.joinToken,
+    clock,
+    logger,
+  });
+  credentials.startRenewing();
 
   // The channel is created below; the supervisor and the service agent reach it through this.
   const link: { channel?: HeartbeatChannel } = {};
@@ -150,6 +163,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         freshMetrics = undefined;
         return metrics;
       },
+      requestOptions: () => credentials.requestOptions(),
       onFenced: (reason) => {
         logger.error({ reason }, "a newer process of this node is registered; stopping this one");
         resolveFenced(reason);
@@ -171,6 +185,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     fenced,
     async stop(graceful) {
       cancelSampling();
+      credentials.stop();
       await channel.stop(graceful);
       await services.close();
       http.closeAllConnections();

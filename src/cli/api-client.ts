@@ -12,7 +12,17 @@ import type {
   ServiceListResponse,
   ServiceView,
 } from "../api/contract.ts";
+import type {
+  JoinTokenResponse,
+  RevokeRequest,
+  RevokeResponse,
+  UserTokenResponse,
+} from "../api/security-contract.ts";
 import type { RouteEntry } from "../api/service-messages.ts";
+import { readFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { join } from "node:path";
+import { Readable } from "node:stream";
 import { defaultFleetDir, readFleetFile } from "./local-fleet/fleet-file.ts";
 
 /** Requests to the server give up after this long. */
@@ -38,12 +48,59 @@ export interface ServerSelection {
   dir?: string;
 }
 
+/** How the CLI proves who it is and which server certificate it trusts. */
+export interface ServerAccess {
+  /** Bearer token sent with every request. */
+  token?: string;
+  /** PEM of the fleet's CA (the server's certificate is signed by it); default: the system's. */
+  caPem?: string;
+}
+
+/** Fleet directories whose server URL resolveServerUrl handed out, for their credentials. */
+const fleetDirByUrl = new Map<string, string>();
+
+function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The credential and CA to use: $EDGEWARD_TOKEN, else the local fleet's
+ * <dir>/server/admin.token; $EDGEWARD_CA_FILE, else the local fleet's <dir>/server/tls/ca.crt.
+ */
+export function resolveServerAccess(dir: string | undefined, token?: string): ServerAccess {
+  const directory = dir ?? defaultFleetDir;
+  const fromEnvironment = process.env["EDGEWARD_TOKEN"];
+  const chosenToken =
+    token ??
+    (fromEnvironment !== undefined && fromEnvironment !== ""
+      ? fromEnvironment
+      : readIfPresent(join(directory, "server", "admin.token"))?.trim());
+  const caFile = process.env["EDGEWARD_CA_FILE"];
+  const caPem = readIfPresent(
+    caFile !== undefined && caFile !== "" ? caFile : join(directory, "server", "tls", "ca.crt"),
+  );
+  return {
+    ...(chosenToken === undefined || chosenToken === "" ? {} : { token: chosenToken }),
+    ...(caPem === undefined ? {} : { caPem }),
+  };
+}
+
 /** The server URL from --server, else the local fleet in --dir, else $EDGEWARD_SERVER. */
 export function resolveServerUrl(selection: ServerSelection): string {
-  if (selection.server !== undefined) return selection.server;
   const directory = selection.dir ?? defaultFleetDir;
+  if (selection.server !== undefined) {
+    fleetDirByUrl.set(selection.server, directory);
+    return selection.server;
+  }
   const fleet = readFleetFile(directory);
-  if (fleet !== undefined) return fleet.server.url;
+  if (fleet !== undefined) {
+    fleetDirByUrl.set(fleet.server.url, directory);
+    return fleet.server.url;
+  }
   const fromEnvironment = process.env["EDGEWARD_SERVER"];
   if (fromEnvironment !== undefined && fromEnvironment !== "") return fromEnvironment;
   throw new ApiClientError(
@@ -53,9 +110,12 @@ export function resolveServerUrl(selection: ServerSelection): string {
 
 export class ApiClient {
   readonly baseUrl: string;
+  readonly #access: ServerAccess;
 
-  constructor(baseUrl: string) {
+  /** Without `access`, the credentials of the fleet the URL was resolved from (or the environment's). */
+  constructor(baseUrl: string, access?: ServerAccess) {
     this.baseUrl = baseUrl;
+    this.#access = access ?? resolveServerAccess(fleetDirByUrl.get(baseUrl));
   }
 
   listNodes(): Promise<NodeListResponse> {
@@ -135,6 +195,33 @@ export class ApiClient {
     }
   }
 
+  /** Issues a user token with `role` (admin only). */
+  async createToken(request: {
+    role: string;
+    ttlSeconds?: number;
+    subject?: string;
+  }): Promise<UserTokenResponse> {
+    return (await this.#send("/v1/tokens", "POST", request, {
+      timeoutMs: apiRequestTimeoutMs,
+    })) as UserTokenResponse;
+  }
+
+  /** Issues a single-use join token for `nodeId` (admin only). */
+  async createJoinToken(request: {
+    nodeId: string;
+    ttlSeconds?: number;
+  }): Promise<JoinTokenResponse> {
+    return (await this.#send("/v1/tokens/join", "POST", request, {
+      timeoutMs: apiRequestTimeoutMs,
+    })) as JoinTokenResponse;
+  }
+
+  async revokeToken(request: RevokeRequest): Promise<RevokeResponse> {
+    return (await this.#send("/v1/tokens/revoke", "POST", request, {
+      timeoutMs: apiRequestTimeoutMs,
+    })) as RevokeResponse;
+  }
+
   /** GETs any read route of the API (the ledger's among them) as JSON. */
   async getJson<Body>(path: string, timeoutMs = apiRequestTimeoutMs): Promise<Body> {
     const response = await this.#fetch(path, { signal: AbortSignal.timeout(timeoutMs) });
@@ -174,8 +261,21 @@ export class ApiClient {
     acceptStatus?: (status: number, body: unknown) => boolean,
   ): Promise<Response> {
     let response: Response;
+    const authorized: RequestInit = {
+      ...init,
+      headers: {
+        ...(init.headers as Record<string, string> | undefined),
+        ...(this.#access.token === undefined
+          ? {}
+          : { authorization: `Bearer ${this.#access.token}` }),
+      },
+    };
     try {
-      response = await fetch(new URL(path, this.baseUrl), init);
+      const url = new URL(path, this.baseUrl);
+      response =
+        url.protocol === "https:" && this.#access.caPem !== undefined
+          ? await fetchTrusting(url, authorized, this.#access.caPem)
+          : await fetch(url, authorized);
     } catch (error) {
       if ((error as Error).name === "AbortError") throw error;
       if ((error as Error).name === "TimeoutError")
@@ -212,4 +312,38 @@ function queryString(query: Record<string, string | number | undefined>): string
     if (value !== undefined) parameters.set(key, String(value));
   const text = parameters.toString();
   return text === "" ? "" : `?${text}`;
+}
+
+/**
+ * fetch over https trusting one CA: Node 20's fetch cannot take a CA, so this sends the request
+ * with node:https and wraps the answer in a standard Response.
+ */
+function fetchTrusting(url: URL, init: RequestInit, caPem: string): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpsRequest(
+      url,
+      {
+        method: init.method ?? "GET",
+        headers: init.headers as Record<string, string>,
+        ca: caPem,
+        ...(init.signal === null || init.signal === undefined ? {} : { signal: init.signal }),
+      },
+      (incoming) => {
+        const status = incoming.statusCode ?? 0;
+        const headers = new Headers();
+        for (const [name, value] of Object.entries(incoming.headers))
+          if (typeof value === "string") headers.set(name, value);
+        const body =
+          status === 204 || status === 304
+            ? null
+            : (Readable.toWeb(incoming) as unknown as ReadableStream<Uint8Array>);
+        resolve(new Response(body, { status, statusText: incoming.statusMessage ?? "", headers }));
+      },
+    );
+    outgoing.on("error", (error: Error) => {
+      const reason: unknown = init.signal?.reason;
+      reject(error.name === "AbortError" && reason instanceof Error ? reason : error);
+    });
+    outgoing.end(typeof init.body === "string" ? init.body : undefined);
+  });
 }

@@ -17,6 +17,7 @@ const commandLoaders: Record<string, () => Promise<Register>> = {
   sim: async () => (await import("./commands/sim.ts")).registerSimCommands,
   services: async () => (await import("./commands/services.ts")).registerServiceCommands,
   audit: async () => (await import("./commands/audit.ts")).registerAuditCommands,
+  token: async () => (await import("./commands/token.ts")).registerTokenCommands,
 };
 /** Commands registered by another command's module. */
 const commandAliases: Record<string, string> = {

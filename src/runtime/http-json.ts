@@ -12,6 +12,15 @@ export interface JsonResponse {
   body: unknown;
 }
 
+export interface RequestJsonOptions {
+  /** Extra request headers, e.g. authorization. */
+  headers?: Record<string, string>;
+  /** PEM of the CA to trust for https (the fleet's own CA); default: the system's. */
+  ca?: string;
+  /** https only: skip certificate checks (used once, to fetch a CA that is then pinned). */
+  insecureSkipVerify?: boolean;
+}
+
 export class HttpRequestError extends Error {
   override readonly name = "HttpRequestError";
 }
@@ -21,6 +30,7 @@ export function requestJson(
   url: URL,
   body: unknown,
   timeoutMs: number,
+  options: RequestJsonOptions = {},
 ): Promise<JsonResponse> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -30,10 +40,17 @@ export function requestJson(
       {
         method,
         timeout: timeoutMs,
-        headers:
-          payload === undefined
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+        ...(options.insecureSkipVerify === true ? { rejectUnauthorized: false } : {}),
+        headers: {
+          ...options.headers,
+          ...(payload === undefined
             ? {}
-            : { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+            : {
+                "content-type": "application/json",
+                "content-length": Buffer.byteLength(payload),
+              }),
+        },
       },
       (response) => {
         const chunks: Buffer[] = [];

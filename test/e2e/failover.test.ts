@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
 import type { DrillResult, ServiceView } from "../../src/api/contract.ts";
+import { fleetGet } from "./fleet-api.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
@@ -35,8 +36,7 @@ function fleetFile(): FleetFile {
 }
 
 async function serviceView(): Promise<ServiceView> {
-  const response = await fetch(`${fleetFile().server.url}/v1/services/${service}`);
-  return (await response.json()) as ServiceView;
+  return fleetGet<ServiceView>(dir, `/v1/services/${service}`);
 }
 
 /** Polls with a bound until `read` gives a value; never a fixed sleep. */
@@ -188,8 +188,7 @@ describe("failover of a real service on a local fleet", () => {
     await edgeward("node", "start", primary, "--dir", dir);
     startedGroups.add(fleetFile().nodes.find((node) => node.id === primary)?.pgid ?? 0);
     await waitFor(async () => {
-      const response = await fetch(`${fleetFile().server.url}/v1/nodes/${primary}`);
-      const node = (await response.json()) as { status: string };
+      const node = await fleetGet<{ status: string }>(dir, `/v1/nodes/${primary}`);
       return node.status === "HEALTHY" ? node : undefined;
     }, `${primary} HEALTHY again`);
 

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetEvent, NodeListResponse } from "../../src/api/contract.ts";
 import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
+import { fleetGet } from "./fleet-api.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
@@ -33,9 +34,7 @@ async function waitForStatus(nodeId: string, status: string, timeoutMs = 15_000)
   const deadlineMs = Date.now() + timeoutMs;
   let seen = "";
   while (Date.now() < deadlineMs) {
-    const fleet = await fetch(`${fleetFile().server.url}/v1/nodes/${nodeId}`).then(
-      (response) => response.json() as Promise<{ status: string }>,
-    );
+    const fleet = await fleetGet<{ status: string }>(dir, `/v1/nodes/${nodeId}`);
     seen = fleet.status;
     if (seen === status) return;
     await new Promise((resolve) => setTimeout(resolve, 50));

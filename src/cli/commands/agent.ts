@@ -24,6 +24,7 @@ interface AgentCommandOptions {
   capability?: string[];
   label?: Record<string, string>;
   logLevel: LogLevel;
+  joinToken?: string;
   enableFaultInjection?: boolean;
   faultHeartbeatLoss: number;
   faultDelayMs: number;
@@ -40,7 +41,9 @@ export function registerAgentCommand(program: Command): void {
     .command("agent")
     .summary("run the agent of one edge node")
     .description(
-      "Runs the agent of one edge node: registers with the server, keeps a persistent channel " +
+      "Runs the agent of one edge node: enrols with a join token (an Ed25519 key in its data " +
+        "dir, mode 0600; it pins the server CA's fingerprint the token carries and renews its " +
+        "node credential at 2/3 of its life), registers with the server, keeps a persistent channel " +
         "open and heartbeats at the interval the server's detection preset asks for, carrying " +
         "measured cpu (/proc/stat), memory (/proc/meminfo), storage (statfs of the data dir) and " +
         "network (/proc/net/dev) usage. It answers the server's probes on --listen and reconnects " +
@@ -57,6 +60,10 @@ export function registerAgentCommand(program: Command): void {
         host: "127.0.0.1",
         port: 0,
       },
+    )
+    .option(
+      "--join-token <token>",
+      "single-use join token (edgeward token join --node ID; or $EDGEWARD_JOIN_TOKEN): enrols this node when it has no valid credential in its data dir",
     )
     .option("--zone <zone>", "zone, for servers without a fleet spec")
     .option("--tier <tier>", "tier, for servers without a fleet spec")
@@ -116,6 +123,7 @@ export function registerAgentCommand(program: Command): void {
         );
       }
       const { startAgent } = await import("../../agent/main.ts");
+      const joinToken = options.joinToken ?? process.env["EDGEWARD_JOIN_TOKEN"];
       const logger = createJsonLineLogger("edgeward-agent", options.logLevel);
       if (faultsRequested)
         logger.warn(
@@ -134,6 +142,7 @@ export function registerAgentCommand(program: Command): void {
         ...(options.label === undefined ? {} : { labels: options.label }),
         faults: faultsRequested ? faults : noFaults,
         logger,
+        ...(joinToken === undefined || joinToken === "" ? {} : { joinToken }),
       });
       const shutdown = (signal: string) => {
         logger.info({ signal }, "stopping agent (goodbye)");

@@ -65,7 +65,7 @@ describe("service commands against a real server", () => {
       store: new MemoryStore(),
       prober: () => Promise.resolve(undefined),
     });
-    client = new ApiClient(server.url);
+    client = new ApiClient(server.url, { token: server.adminToken });
   });
 
   afterAll(async () => {

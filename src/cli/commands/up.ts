@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import type { FleetEvent, NodeView } from "../../api/contract.ts";
 import { loadFleetSpecFile } from "../../runtime/fleet-spec-file.ts";
-import { ApiClient } from "../api-client.ts";
+import type { ApiClient } from "../api-client.ts";
 import { defaultFleetDir } from "../local-fleet/fleet-file.ts";
-import { downFleet, upFleet } from "../local-fleet/local-fleet.ts";
+import { downFleet, fleetClient, upFleet } from "../local-fleet/local-fleet.ts";
 import { parseDurationMs } from "../options.ts";
 import { renderStatusTable, summarise } from "../status-table.ts";
 import { formatEvent } from "./events.ts";
@@ -57,7 +57,7 @@ export function registerUpCommands(program: Command): void {
       progress(`fleet "${spec.metadata.name}" is up: ${fleet.nodes.length} nodes HEALTHY`);
       process.stdout.write(`${fleet.server.url}\n`);
       if (options.detach === true) return;
-      await watchUntilInterrupted(new ApiClient(fleet.server.url));
+      await watchUntilInterrupted(fleetClient(options.dir, fleet.server.url));
       progress("stopping the fleet");
       for (const { id, outcome } of await downFleet(options.dir)) progress(`${id}: ${outcome}`);
     });

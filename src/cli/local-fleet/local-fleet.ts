@@ -5,7 +5,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { NodeView } from "../../api/contract.ts";
 import type { FleetSpec } from "../../core/spec/fleet-spec-schema.ts";
-import { ApiClient } from "../api-client.ts";
+import { ApiClient, resolveServerAccess } from "../api-client.ts";
 import {
   readFleetFile,
   removeFleetFile,
@@ -89,9 +89,6 @@ export async function upFleet(options: UpOptions): Promise<FleetFile> {
       serverDir,
       "--spec",
       resolve(options.specPath),
-      // Until `up` enrols its agents with join tokens, its fleet runs open on loopback.
-      "--insecure",
-      "--open-access",
     ],
     join(dir, "logs", "server.log"),
     serverDir,
@@ -105,14 +102,16 @@ export async function upFleet(options: UpOptions): Promise<FleetFile> {
   };
   writeFleetFile(dir, fleet);
   try {
-    onProgress(`starting ${spec.nodes.length} agents`);
+    // The server wrote its admin credential and CA at start; each agent enrols with a join token.
+    const client = fleetClient(dir, server.url);
+    onProgress(`enrolling and starting ${spec.nodes.length} agents`);
     fleet.nodes = await Promise.all(
-      spec.nodes.map((node) => startAgentProcess(dir, node.id, server.url)),
+      spec.nodes.map((node) => startAgentProcess(dir, node.id, client)),
     );
     writeFleetFile(dir, fleet);
     onProgress("waiting until every node is HEALTHY");
     await waitForStatus(
-      new ApiClient(server.url),
+      client,
       spec.nodes.map((node) => node.id),
       "HEALTHY",
       options.healthyTimeoutMs,
@@ -124,18 +123,26 @@ export async function upFleet(options: UpOptions): Promise<FleetFile> {
   return fleet;
 }
 
+/** An API client of the local fleet in `dir`: its admin credential, trusting its CA. */
+export function fleetClient(dir: string, serverUrl: string): ApiClient {
+  return new ApiClient(serverUrl, resolveServerAccess(dir));
+}
+
 async function startAgentProcess(
   dir: string,
   nodeId: string,
-  serverUrl: string,
+  client: ApiClient,
 ): Promise<FleetNodeEntry> {
   const nodeDir = join(dir, "nodes", nodeId);
   mkdirSync(nodeDir, { recursive: true });
+  // A fresh join token each start; an agent that still holds a valid credential ignores it.
+  const joinToken = await client.createJoinToken({ nodeId });
   const started = await startEdgewardProcess(
-    agentArgs(dir, nodeId, serverUrl),
+    agentArgs(dir, nodeId, client.baseUrl),
     agentLogPath(dir, nodeId),
     nodeDir,
     processStartTimeoutMs,
+    { EDGEWARD_JOIN_TOKEN: joinToken.token },
   );
   return { id: nodeId, ...started };
 }
@@ -156,7 +163,7 @@ export async function startNode(dir: string, nodeId: string): Promise<FleetNodeE
       `node ${nodeId} is still running (pid ${current.pid}); stop it first with \`edgeward node stop ${nodeId}\``,
     );
   }
-  const started = await startAgentProcess(dir, nodeId, fleet.server.url);
+  const started = await startAgentProcess(dir, nodeId, fleetClient(dir, fleet.server.url));
   const latest = readFleetFile(dir) ?? fleet;
   latest.nodes = latest.nodes.map((node) => (node.id === nodeId ? started : node));
   writeFleetFile(dir, latest);

@@ -33,10 +33,16 @@ export async function startEdgewardProcess(
   logPath: string,
   endpointDir: string,
   timeoutMs: number,
+  /** Extra environment (secrets go here, not into arguments that `ps` shows). */
+  environment: Record<string, string> = {},
 ): Promise<StartedProcess> {
   const { command, args: fullArgs } = edgewardCommand(args);
   const log = openSync(logPath, "a");
-  const child = spawn(command, fullArgs, { detached: true, stdio: ["ignore", log, log] });
+  const child = spawn(command, fullArgs, {
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: { ...process.env, ...environment },
+  });
   closeSync(log);
   const pid = child.pid;
   if (pid === undefined)

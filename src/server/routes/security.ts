@@ -6,6 +6,14 @@ import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { nodeIdSchema } from "../../api/contract.ts";
+import type {
+  CaResponse,
+  EnrolResponse,
+  JoinTokenResponse,
+  NodeCredentialResponse,
+  RevokeResponse,
+  UserTokenResponse,
+} from "../../api/security-contract.ts";
 import { builtinRoles } from "../../core/security/access-policy.ts";
 import { nonceCharactersMax } from "../../core/security/nonce-cache.ts";
 import { renewAtMs } from "../../core/security/token-claims.ts";
@@ -95,7 +103,7 @@ export function registerSecurityRoutes(
   app.get(
     "/v1/ca",
     { config: { access: { resource: "ca", action: "read", public: true } } },
-    () => {
+    (): CaResponse => {
       if (security.tls === undefined)
         throw new HttpError(404, "no_tls", "this server speaks plain HTTP (--insecure); no CA");
       return {
@@ -108,7 +116,7 @@ export function registerSecurityRoutes(
   app.post(
     "/v1/tokens",
     { config: { access: { resource: "tokens", action: "admin" } } },
-    async (request) => {
+    async (request): Promise<UserTokenResponse> => {
       const body = parseOrReject(createTokenSchema, request.body, "token request");
       if (!security.policy.roles.has(body.role) || body.role === builtinRoles.node)
         throw new HttpError(
@@ -136,7 +144,7 @@ export function registerSecurityRoutes(
   app.post(
     "/v1/tokens/revoke",
     { config: { access: { resource: "tokens", action: "admin" } } },
-    async (request) => {
+    async (request): Promise<RevokeResponse> => {
       const body = parseOrReject(revokeSchema, request.body, "revocation");
       if ("id" in body) {
         await limited(() => tokens.revokeToken(body.id));
@@ -150,7 +158,7 @@ export function registerSecurityRoutes(
   app.post(
     "/v1/tokens/join",
     { config: { access: { resource: "tokens", action: "admin" } } },
-    async (request) => {
+    async (request): Promise<JoinTokenResponse> => {
       const body = parseOrReject(joinSchema, request.body, "join token request");
       if (declaredNodes !== undefined && !declaredNodes.has(body.nodeId))
         throw new HttpError(
@@ -178,7 +186,7 @@ export function registerSecurityRoutes(
   app.post(
     "/v1/nodes/enrol",
     { config: { access: { resource: "enrolment", action: "write", public: true } } },
-    async (request) => {
+    async (request): Promise<EnrolResponse> => {
       const body = parseOrReject(enrolSchema, request.body, "enrolment");
       if (ed25519Key(body.publicKey) === undefined)
         throw new HttpError(400, "invalid_request", "publicKey must be an Ed25519 SPKI key");
@@ -220,7 +228,7 @@ export function registerSecurityRoutes(
   app.post(
     "/v1/nodes/credential/renew",
     { config: { access: { resource: "credentials", action: "write" } } },
-    async (request) => {
+    async (request): Promise<NodeCredentialResponse> => {
       const principal = request.principal;
       if (principal?.kind !== "node")
         throw new HttpError(403, "forbidden", "only a node credential can be renewed here");
