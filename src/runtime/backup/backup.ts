@@ -19,7 +19,7 @@ import type { SealedBlob } from "./blob-codec.ts";
 import { computeBlobId } from "./crypto.ts";
 import { InlineContentSaver, SmallFileSaver } from "./content-saver.ts";
 import type { ChunkSink, ContentSaver } from "./content-saver.ts";
-import { errorCode } from "./directory-blob-store.ts";
+import { errorCode, storageError } from "./directory-blob-store.ts";
 import { withLock } from "./lock.ts";
 import { PackWriter, safeUsername } from "./repository.ts";
 import type { Repository } from "./repository.ts";
@@ -58,6 +58,11 @@ const indexPacksMax = 64;
 const filesInFlightPerWorker = 4;
 /** Two savers on one thread: one hashes while the other waits for the disk. */
 const inlineSaverCount = 2;
+/**
+ * Files below one chunk being saved on the main thread at once (each up to 512 KiB): enough
+ * to overlap one file's read with another's sealing, while the workers save large files.
+ */
+const smallFilesInFlightMax = 8;
 
 export async function backup(
   repository: Repository,
@@ -114,7 +119,12 @@ export async function backup(
         if (isKnown(blob.entry.id)) return;
         sessionBlobIds.add(blob.entry.id);
         summary.blobsAdded++;
-        await dataWriter.addSealed(blob);
+        try {
+          await dataWriter.addSealed(blob);
+        } catch (error) {
+          // Typed here, or the file being saved would be blamed for the repository's failure.
+          throw repositoryWriteError(error, repository.store.location);
+        }
       },
     };
     const summary: SnapshotSummary = {
@@ -198,18 +208,66 @@ export async function backup(
       return id;
     };
 
+    // The walk runs ahead of the savers by at most `filesInFlightMax` files: it waits for a
+    // slot before reading a file, so a tree of any size is read with bounded memory (walking
+    // every directory at once had all small files read and sealed in memory together).
+    const filesInFlightMax =
+      (workerScript !== undefined ? workerCount * filesInFlightPerWorker : inlineSaverCount) +
+      smallFilesInFlightMax;
+    let filesInFlight = 0;
+    const slotWaiters: Array<() => void> = [];
+    let walkFailure: Error | undefined;
+    const releaseSlot = (): void => {
+      filesInFlight--;
+      slotWaiters.shift()?.();
+    };
+    const takeSlot = async (): Promise<void> => {
+      for (;;) {
+        // After a failure the walk stops starting files; the first error is the one reported.
+        if (walkFailure !== undefined) throw walkFailure;
+        if (filesInFlight < filesInFlightMax) break;
+        await new Promise<void>((resolveSlot) => slotWaiters.push(resolveSlot));
+      }
+      filesInFlight++;
+    };
+    /** A node still being saved; the walk has already moved on. Never an unhandled rejection. */
+    const pending = <Value>(promise: Promise<Value>): { done: Promise<Value> } => {
+      promise.catch((error: unknown) => {
+        walkFailure ??= error instanceof Error ? error : new Error(String(error));
+        for (const wake of slotWaiters.splice(0)) wake();
+      });
+      return { done: promise };
+    };
+
+    const saveFileContent = async (
+      path: string,
+      sizeBytes: number,
+    ): Promise<{ content: string[]; bytesRead: number }> => {
+      try {
+        return (
+          (sizeBytes < repository.config.chunkSizeBytesMin
+            ? await smallFileSaver.saveFile(path, sink)
+            : undefined) ?? (await saveWithSaver(path))
+        );
+      } catch (error) {
+        throw sourceError(error, path);
+      } finally {
+        releaseSlot();
+      }
+    };
+
     // lstat, readdir and readlink are synchronous: each is a few microseconds, far less than
     // a thread-pool round trip, and this thread only coordinates while workers do the work.
-    const saveEntry = async (
+    const walkEntry = async (
       path: string,
       name: string,
       parentNode: TreeNode | undefined,
-    ): Promise<TreeNode | undefined> => {
+    ): Promise<{ done: Promise<TreeNode | undefined> }> => {
       let stats: BigIntStats;
       try {
         stats = lstatSync(path, { bigint: true });
       } catch (error) {
-        if (errorCode(error) === "ENOENT") return undefined;
+        if (errorCode(error) === "ENOENT") return { done: Promise.resolve(undefined) };
         throw sourceError(error, path);
       }
       const common = {
@@ -223,17 +281,22 @@ export async function backup(
         inode: stats.ino.toString(),
       };
       if (stats.isSymbolicLink())
-        return { type: "symlink", ...common, linkTarget: readlinkSync(path) };
+        return {
+          done: Promise.resolve({ type: "symlink", ...common, linkTarget: readlinkSync(path) }),
+        };
       if (stats.isDirectory()) {
         const parentTree =
           parentNode?.type === "directory"
             ? await repository.loadTree(parentNode.subtree)
             : undefined;
-        return { type: "directory", ...common, subtree: await saveDirectory(path, parentTree) };
+        const subtree = await walkDirectory(path, parentTree);
+        return pending(
+          subtree.done.then((id): TreeNode => ({ type: "directory", ...common, subtree: id })),
+        );
       }
       if (!stats.isFile()) {
         options.onWarning?.(`${path}: skipped (not a regular file, directory or symlink)`);
-        return undefined;
+        return { done: Promise.resolve(undefined) };
       }
       const sizeBytes = Number(stats.size);
       const identity = {
@@ -243,32 +306,35 @@ export async function backup(
         inode: common.inode,
       };
       const previous = parentNode?.type === "file" ? parentNode : undefined;
-      let content: string[];
+      const fileDone = (): void => {
+        progress.filesDone++;
+        progress.bytesDone += sizeBytes;
+        options.onProgress?.(progress);
+      };
       if (isUnchanged(identity, previous, isKnown)) {
-        content = previous.content;
         summary.filesUnmodified++;
-      } else {
-        progress.currentPath = path;
-        try {
-          const saved =
-            (sizeBytes < repository.config.chunkSizeBytesMin
-              ? await smallFileSaver.saveFile(path, sink)
-              : undefined) ?? (await saveWithSaver(path));
-          content = saved.content;
-          summary.bytesProcessed += saved.bytesRead;
-        } catch (error) {
-          throw sourceError(error, path);
-        }
-        if (previous === undefined) summary.filesNew++;
-        else summary.filesChanged++;
+        fileDone();
+        return {
+          done: Promise.resolve({ type: "file", ...common, sizeBytes, content: previous.content }),
+        };
       }
-      progress.filesDone++;
-      progress.bytesDone += sizeBytes;
-      options.onProgress?.(progress);
-      return { type: "file", ...common, sizeBytes, content };
+      await takeSlot();
+      progress.currentPath = path;
+      return pending(
+        saveFileContent(path, sizeBytes).then((saved): TreeNode => {
+          summary.bytesProcessed += saved.bytesRead;
+          if (previous === undefined) summary.filesNew++;
+          else summary.filesChanged++;
+          fileDone();
+          return { type: "file", ...common, sizeBytes, content: saved.content };
+        }),
+      );
     };
 
-    const saveDirectory = async (path: string, parentTree: Tree | undefined): Promise<string> => {
+    const walkDirectory = async (
+      path: string,
+      parentTree: Tree | undefined,
+    ): Promise<{ done: Promise<string> }> => {
       summary.directories++;
       const parentNodes = new Map(parentTree?.nodes.map((node) => [node.name, node]));
       let names: string[];
@@ -277,10 +343,14 @@ export async function backup(
       } catch (error) {
         throw sourceError(error, path);
       }
-      const nodes = await Promise.all(
-        names.map((name) => saveEntry(join(path, name), name, parentNodes.get(name))),
+      const nodes: Array<Promise<TreeNode | undefined>> = [];
+      for (const name of names)
+        nodes.push((await walkEntry(join(path, name), name, parentNodes.get(name))).done);
+      return pending(
+        Promise.all(nodes).then((saved) =>
+          saveTree({ nodes: saved.filter((node): node is TreeNode => node !== undefined) }),
+        ),
       );
-      return saveTree({ nodes: nodes.filter((node): node is TreeNode => node !== undefined) });
     };
 
     try {
@@ -290,7 +360,7 @@ export async function backup(
       const rootNodes: TreeNode[] = [];
       for (const [index, path] of paths.entries()) {
         const name = names[index] as string;
-        const node = await saveEntry(path, name, parentRootNodes.get(name));
+        const node = await (await walkEntry(path, name, parentRootNodes.get(name))).done;
         if (node === undefined)
           throw new BackupError(
             "INVALID_ARGUMENT",
@@ -321,6 +391,8 @@ export async function backup(
       };
       const snapshotId = await repository.saveObject("snapshot", snapshot);
       return { snapshotId, snapshot, packsRecovered };
+    } catch (error) {
+      throw repositoryWriteError(error, repository.store.location);
     } finally {
       await Promise.all(savers.map((saver) => saver.close()));
       // After a failure: remove the temporary files of packs that will never be complete.
@@ -328,6 +400,19 @@ export async function backup(
       await treeWriter.abandon();
     }
   });
+}
+
+/**
+ * An operating-system error a store let through untyped (ENOSPC, EIO…) as the typed storage
+ * error: a full disk becomes the clear STORAGE_FULL. Errors reading the source are typed where
+ * they happen, so any such error left is about the repository.
+ */
+function repositoryWriteError(error: unknown, location: string): unknown {
+  if (error instanceof BackupError) return error;
+  const code = errorCode(error);
+  return code !== undefined && /^E[A-Z]+$/.test(code)
+    ? storageError(error, `writing to ${location}`)
+    : error;
 }
 
 function sourceError(error: unknown, path: string): unknown {

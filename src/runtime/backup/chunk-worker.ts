@@ -4,7 +4,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { createChunkerParameters } from "../../core/backup/chunker.ts";
 import { sealBlob } from "./blob-codec.ts";
-import { forEachChunk } from "./content-saver.ts";
+import { ChunkReadBuffer, forEachChunk } from "./content-saver.ts";
 import { BlobCompressor, computeBlobId, keysFromRing } from "./crypto.ts";
 import type { ChunkWorkerData, ToMain, ToWorker } from "./worker-content-saver.ts";
 
@@ -14,10 +14,11 @@ if (port === null) throw new Error("chunk-worker.ts runs only as a worker thread
 const keys = keysFromRing(data.keyRing);
 const parameters = createChunkerParameters(data.config.chunkerSeed, data.config);
 const compressor = new BlobCompressor(data.config.compressionLevel);
-const buffer = Buffer.allocUnsafe(2 * parameters.chunkSizeBytesMax);
+const readBuffer = new ChunkReadBuffer(parameters);
 /** Ids this worker need not send: indexed before the backup began, or sent already. */
 const knownBlobIds = new Set(data.knownBlobIds);
-let credits = data.blobsInFlightMax;
+/** Sealed bytes sent and not yet acknowledged: the main thread still holds them. */
+let bytesInFlight = 0;
 let creditWaiter: (() => void) | undefined;
 let queue: Promise<void> = Promise.resolve();
 /** Below this a copy is cheaper than detaching a buffer. */
@@ -49,7 +50,7 @@ async function saveFile(requestId: number, path: string): Promise<void> {
     const file = descriptor;
     const bytesRead = await forEachChunk(
       { read: (target, offset, length) => readSync(file, target, offset, length, null) },
-      buffer,
+      readBuffer,
       parameters,
       async (chunk) => {
         const id = computeBlobId(keys, chunk);
@@ -57,9 +58,11 @@ async function saveFile(requestId: number, path: string): Promise<void> {
         if (knownBlobIds.has(id)) return;
         knownBlobIds.add(id);
         const blob = sealBlob(keys, compressor, "data", chunk, id);
-        // Bounded memory: wait for the main thread to take earlier blobs before sending more.
-        while (credits === 0) await new Promise<void>((resolve) => (creditWaiter = resolve));
-        credits--;
+        // Bounded memory: wait for the main thread to store earlier blobs before sending more
+        // (one blob always goes, however large).
+        while (bytesInFlight > 0 && bytesInFlight + blob.entry.lengthBytes > data.bytesInFlightMax)
+          await new Promise<void>((resolve) => (creditWaiter = resolve));
+        bytesInFlight += blob.entry.lengthBytes;
         send(
           { kind: "blob", requestId, entry: blob.entry, parts: blob.parts },
           transferable(blob.parts),
@@ -86,7 +89,7 @@ async function saveFile(requestId: number, path: string): Promise<void> {
 port.on("message", (message: ToWorker) => {
   switch (message.kind) {
     case "ack":
-      credits += message.count;
+      bytesInFlight -= message.bytes;
       creditWaiter?.();
       creditWaiter = undefined;
       break;

@@ -1,6 +1,6 @@
 // Turns a file into deduplicated, sealed data blobs: read, chunk, id, and (for new chunks)
-// compress, encrypt and append to the pack writer. Memory per saver is one read buffer of
-// twice the largest chunk, whatever the file size.
+// compress, encrypt and append to the pack writer. Memory per saver is one read buffer of a
+// few MiB that grows to the largest chunk only while a chunk that large is being cut.
 import { readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { findChunkLength } from "../../core/backup/chunker.ts";
@@ -28,12 +28,53 @@ export interface ChunkSource {
 }
 
 /**
- * Reads a source chunk by chunk into a reusable buffer and hands each chunk to `onChunk`.
- * The buffer holds twice the largest chunk, so a cut is always searched over enough bytes.
+ * Bytes a read buffer starts with: a few average chunks, so most cuts are found without
+ * growing it, and a chunk that straddles the end (rescanned after the refill) is rare.
+ */
+const readBufferBytesInitial = 4 * 1024 * 1024;
+
+/**
+ * The reusable read buffer of one saver. It grows, up to the largest chunk, only while a
+ * chunk longer than it is being cut, and shrinks back after that file: a whole-file buffer
+ * of twice the largest chunk (16 MiB per thread) was most of a backup's memory.
+ */
+export class ChunkReadBuffer {
+  bytes: Buffer;
+
+  constructor(
+    private readonly parameters: ChunkerParameters,
+    private readonly bytesInitial = readBufferBytesInitial,
+  ) {
+    this.bytes = Buffer.allocUnsafe(this.initialBytes());
+  }
+
+  private initialBytes(): number {
+    return Math.min(this.bytesInitial, this.parameters.chunkSizeBytesMax);
+  }
+
+  /** Room for at least one more byte after `usedBytes`, never beyond the largest chunk. */
+  grow(usedBytes: number): void {
+    const grownBytes = Math.min(2 * this.bytes.length, this.parameters.chunkSizeBytesMax);
+    const grown = Buffer.allocUnsafe(grownBytes);
+    this.bytes.copy(grown, 0, 0, usedBytes);
+    this.bytes = grown;
+  }
+
+  /** Gives back the memory a long chunk needed. */
+  shrink(): void {
+    if (this.bytes.length > this.initialBytes())
+      this.bytes = Buffer.allocUnsafe(this.initialBytes());
+  }
+}
+
+/**
+ * Reads a source into `readBuffer` and hands each chunk to `onChunk` (a view, valid until
+ * `onChunk` returns). A cut found before the end of the bytes read is final, because a cut
+ * depends only on the bytes before it; otherwise more is read and the chunk is scanned again.
  */
 export async function forEachChunk(
   source: ChunkSource,
-  buffer: Buffer,
+  readBuffer: ChunkReadBuffer,
   parameters: ChunkerParameters,
   onChunk: (chunk: Buffer) => Promise<void> | void,
 ): Promise<number> {
@@ -41,11 +82,26 @@ export async function forEachChunk(
   let start = 0;
   let end = 0;
   let endOfFile = false;
-  for (;;) {
-    if (!endOfFile && end - start < parameters.chunkSizeBytesMax) {
-      buffer.copy(buffer, 0, start, end);
-      end -= start;
+  try {
+    for (;;) {
+      const available = end - start;
+      const length =
+        available === 0 ? 0 : findChunkLength(readBuffer.bytes, start, end, parameters);
+      const final =
+        endOfFile ||
+        (length > 0 && (length < available || available >= parameters.chunkSizeBytesMax));
+      if (final) {
+        if (length === 0) break;
+        await onChunk(readBuffer.bytes.subarray(start, start + length));
+        start += length;
+        continue;
+      }
+      // The chunk may go on past the bytes read: keep them at the front and read more.
+      readBuffer.bytes.copy(readBuffer.bytes, 0, start, end);
+      end = available;
       start = 0;
+      if (end === readBuffer.bytes.length) readBuffer.grow(end);
+      const buffer = readBuffer.bytes;
       while (end < buffer.length) {
         const count = await source.read(buffer, end, buffer.length - end);
         if (count === 0) {
@@ -56,10 +112,8 @@ export async function forEachChunk(
         bytesRead += count;
       }
     }
-    if (start === end) break;
-    const length = findChunkLength(buffer, start, end, parameters);
-    await onChunk(buffer.subarray(start, start + length));
-    start += length;
+  } finally {
+    readBuffer.shrink();
   }
   return bytesRead;
 }
@@ -67,7 +121,7 @@ export async function forEachChunk(
 /** Chunks a file read through the thread pool (the main thread must not block). */
 export async function forEachChunkOfFile(
   path: string,
-  buffer: Buffer,
+  readBuffer: ChunkReadBuffer,
   parameters: ChunkerParameters,
   onChunk: (chunk: Buffer) => Promise<void> | void,
 ): Promise<number> {
@@ -78,7 +132,7 @@ export async function forEachChunkOfFile(
         read: async (target, offset, length) =>
           (await handle.read(target, offset, length, null)).bytesRead,
       },
-      buffer,
+      readBuffer,
       parameters,
       onChunk,
     );
@@ -89,21 +143,21 @@ export async function forEachChunkOfFile(
 
 /** Saves on the calling thread. Several inline savers overlap one file's reads with another's hashing. */
 export class InlineContentSaver implements ContentSaver {
-  private readonly buffer: Buffer;
+  private readonly readBuffer: ChunkReadBuffer;
 
   constructor(
     private readonly keys: Keys,
     private readonly parameters: ChunkerParameters,
     private readonly compressor: BlobCompressor,
   ) {
-    this.buffer = Buffer.allocUnsafe(2 * parameters.chunkSizeBytesMax);
+    this.readBuffer = new ChunkReadBuffer(parameters);
   }
 
   async saveFile(path: string, sink: ChunkSink): Promise<{ content: string[]; bytesRead: number }> {
     const content: string[] = [];
     const bytesRead = await forEachChunkOfFile(
       path,
-      this.buffer,
+      this.readBuffer,
       this.parameters,
       async (chunk) => {
         const id = computeBlobId(this.keys, chunk);

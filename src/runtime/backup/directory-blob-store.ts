@@ -97,22 +97,27 @@ export class DirectoryBlobStore implements BlobStore {
   }
 
   async getRange(name: string, offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    const buffer = Buffer.allocUnsafe(lengthBytes);
+    return buffer.subarray(0, await this.getRangeInto(name, offsetBytes, buffer));
+  }
+
+  /** Reads up to `target.length` bytes from `offsetBytes` into `target`; returns how many. */
+  async getRangeInto(name: string, offsetBytes: number, target: Buffer): Promise<number> {
     try {
       const handle = await open(this.pathOf(name), "r");
       try {
-        const buffer = Buffer.allocUnsafe(lengthBytes);
         let filled = 0;
-        while (filled < lengthBytes) {
+        while (filled < target.length) {
           const { bytesRead } = await handle.read(
-            buffer,
+            target,
             filled,
-            lengthBytes - filled,
+            target.length - filled,
             offsetBytes + filled,
           );
           if (bytesRead === 0) break;
           filled += bytesRead;
         }
-        return buffer.subarray(0, filled);
+        return filled;
       } finally {
         await handle.close();
       }
@@ -160,6 +165,34 @@ export class DirectoryBlobStore implements BlobStore {
     const directory = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
     await walk(directory);
     return names;
+  }
+
+  /**
+   * Removes the temporary files of interrupted writes last modified at least `ageMsMin` ago
+   * (a write in progress touches its file continuously); returns how many it removed.
+   */
+  async removeTemporaryFiles(ageMsMin: number, nowMs: number = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.location);
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return 0;
+      throw storageError(error, `listing ${this.location}`);
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.startsWith(temporaryPrefix)) continue;
+      const path = join(this.location, name);
+      try {
+        if (nowMs - (await stat(path)).mtimeMs < ageMsMin) continue;
+        await unlink(path);
+        removed++;
+      } catch (error) {
+        // Committed or removed by its writer meanwhile.
+        if (errorCode(error) !== "ENOENT") throw storageError(error, `removing ${path}`);
+      }
+    }
+    return removed;
   }
 
   async delete(name: string): Promise<void> {

@@ -6,7 +6,12 @@ import { describe, expect, it } from "vitest";
 import { BackupError, CorruptObjectError } from "../../core/backup/errors.ts";
 import { backup } from "./backup.ts";
 import { check } from "./check.ts";
-import { FaultInjectingBlobStore, SimulatedCrash } from "./fault-injecting-blob-store.ts";
+import { DirectoryBlobStore } from "./directory-blob-store.ts";
+import {
+  DiskFullBlobStore,
+  FaultInjectingBlobStore,
+  SimulatedCrash,
+} from "./fault-injecting-blob-store.ts";
 import { MemoryBlobStore } from "./memory-blob-store.ts";
 import { openRepository, wrongPasswordMessage } from "./repository.ts";
 import { restore } from "./restore.ts";
@@ -249,6 +254,53 @@ describe("interrupted backups", () => {
         includes: ["/source/a.bin"],
       });
       expect(await readdir(join(target, "source"))).toEqual(["a.bin"]);
+    });
+  });
+});
+
+describe("a disk that fills up mid-backup", () => {
+  it("fails with STORAGE_FULL, keeps no temporary file and a valid repository, and a rerun completes", async () => {
+    await withTemporaryDirectory(async (directory) => {
+      const repositoryDirectory = join(directory, "repository");
+      const inner = new DirectoryBlobStore(repositoryDirectory);
+      await initTestingRepository(inner);
+      const source = await writeSource(directory);
+      // About half of what the backup writes: some packs are stored, then writes fail.
+      const full = new DiskFullBlobStore(inner, 150_000);
+      await expect(
+        backup(await openRepository(full, testingPassword), { paths: [source], workerCount: 0 }),
+      ).rejects.toSatisfy(
+        (error) =>
+          error instanceof BackupError &&
+          error.code === "STORAGE_FULL" &&
+          error.message.includes(repositoryDirectory) &&
+          /no space left/.test(error.message) &&
+          !/cannot read/.test(error.message),
+      );
+      expect(
+        (await readdir(repositoryDirectory)).filter((name) => name.startsWith(".tmp-")),
+      ).toEqual([]);
+      expect(await inner.list("snapshots/")).toEqual([]);
+      expect(await inner.list("data/")).not.toEqual([]);
+      const reopened = await openRepository(inner, testingPassword);
+      expect(await check(reopened, { readData: { kind: "all" } })).toMatchObject({
+        errors: [],
+      });
+
+      const rerun = await backup(await openRepository(inner, testingPassword), {
+        paths: [source],
+      });
+      expect(rerun.packsRecovered).toBeGreaterThan(0);
+      expect(
+        (await check(await openRepository(inner, testingPassword), { readData: { kind: "all" } }))
+          .errors,
+      ).toEqual([]);
+      const target = join(directory, "target");
+      await restore(await openRepository(inner, testingPassword), {
+        snapshotId: rerun.snapshotId,
+        targetDirectory: target,
+      });
+      expect(await describeTree(join(target, "source"))).toEqual(await describeTree(source));
     });
   });
 });

@@ -1,9 +1,10 @@
 // Incremental backups, keys, locks, forget/prune and the worker threads, end to end.
-import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { BackupError } from "../../core/backup/errors.ts";
 import { objectNames } from "../../core/backup/objects.ts";
+import { pruneDefaults } from "../../core/backup/prune-plan.ts";
 import { backup } from "./backup.ts";
 import { check } from "./check.ts";
 import { keyDerivationTesting } from "./crypto.ts";
@@ -256,6 +257,48 @@ describe("forget and prune", () => {
       expect(await describeTree(join(target, "source"))).toEqual(await describeTree(source));
       // A second prune finds nothing more to do.
       expect((await prune(await open(store))).plan).toMatchObject({ remove: [], repack: [] });
+    });
+  });
+});
+
+describe("prune and temporary files", () => {
+  it("removes the temporary files of interrupted writes older than the safe age, and counts them", async () => {
+    await withTemporaryDirectory(async (directory) => {
+      const source = join(directory, "source");
+      const repositoryDirectory = join(directory, "repository");
+      const store = new DirectoryBlobStore(repositoryDirectory);
+      await initTestingRepository(store);
+      await writeFiles(source, 3, 0);
+      await backup(await open(store), { paths: [source] });
+      const temporaryNames = async () =>
+        (await readdir(repositoryDirectory)).filter((name) => name.startsWith(".tmp-")).sort();
+      // An interrupted pack write (begun, never committed) and a leftover of a crash, both
+      // two hours old, and one written a moment ago.
+      const interrupted = await store.begin();
+      await interrupted.append(Buffer.alloc(1000, 1));
+      await writeFile(join(repositoryDirectory, ".tmp-crashed"), "x");
+      const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+      for (const name of await temporaryNames())
+        await utimes(join(repositoryDirectory, name), twoHoursAgo, twoHoursAgo);
+      await writeFile(join(repositoryDirectory, ".tmp-recent"), "y");
+      expect(await temporaryNames()).toHaveLength(3);
+
+      const dryRun = await prune(await open(store), { ...pruneDefaults, dryRun: true });
+      expect(dryRun.temporaryFilesRemoved).toBe(0);
+      const pruned = await prune(await open(store));
+      expect(pruned.temporaryFilesRemoved).toBe(2);
+      expect(await temporaryNames()).toEqual([".tmp-recent"]);
+      const withoutMargin = await prune(await open(store), {
+        ...pruneDefaults,
+        temporaryFileAgeMsMin: 0,
+      });
+      expect(withoutMargin.temporaryFilesRemoved).toBe(1);
+      expect(await temporaryNames()).toEqual([]);
+      await interrupted.abort();
+      expect(await check(await open(store), { readData: { kind: "all" } })).toMatchObject({
+        errors: [],
+        warnings: [],
+      });
     });
   });
 });

@@ -53,13 +53,38 @@ export interface PruneResult {
   blobsUsed: number;
   packsWritten: number;
   packsRecovered: number;
+  /** Temporary files of interrupted writes removed (0 for stores that keep none). */
+  temporaryFilesRemoved: number;
+}
+
+/**
+ * Temporary files younger than this are left alone. Prune holds the exclusive lock, so no
+ * backup should be writing; the margin covers a writer whose lock another host took for stale.
+ */
+export const temporaryFileAgeMsMinDefault = 60 * 60 * 1000;
+
+/** Stores that keep temporary files of interrupted writes (a directory). */
+interface TemporaryFileCleaner {
+  removeTemporaryFiles(ageMsMin: number, nowMs?: number): Promise<number>;
+}
+
+function hasTemporaryFiles(store: object): store is TemporaryFileCleaner {
+  return typeof (store as Partial<TemporaryFileCleaner>).removeTemporaryFiles === "function";
 }
 
 export async function prune(
   repository: Repository,
-  options: PruneOptions & { dryRun?: boolean } = pruneDefaults,
+  options: PruneOptions & { dryRun?: boolean; temporaryFileAgeMsMin?: number } = pruneDefaults,
 ): Promise<PruneResult> {
   return withLock(repository.store, true, async () => {
+    const store = repository.store;
+    // Garbage whatever else prune decides: a crash or a full disk mid-write left them.
+    const temporaryFilesRemoved =
+      options.dryRun !== true && hasTemporaryFiles(store)
+        ? await store.removeTemporaryFiles(
+            options.temporaryFileAgeMsMin ?? temporaryFileAgeMsMinDefault,
+          )
+        : 0;
     await repository.loadIndex();
     // Packs no index lists may hold blobs snapshots need (a lost index): index, never delete.
     const packsRecovered = options.dryRun === true ? 0 : await repository.recoverUnindexedPacks();
@@ -93,7 +118,13 @@ export async function prune(
 
     const packs = [...repository.index.packs.values()];
     const plan = planPrune(packs, used, options);
-    const result: PruneResult = { plan, blobsUsed: used.size, packsWritten: 0, packsRecovered };
+    const result: PruneResult = {
+      plan,
+      blobsUsed: used.size,
+      packsWritten: 0,
+      packsRecovered,
+      temporaryFilesRemoved,
+    };
     if (options.dryRun === true || (plan.remove.length === 0 && plan.repack.length === 0))
       return result;
 

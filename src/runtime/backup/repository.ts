@@ -182,13 +182,31 @@ export class MasterIndex {
 
 /** Read-ahead per pack read; small blobs next to each other then cost one read. */
 const readWindowBytes = 4 * 1024 * 1024;
-/** Windows kept: one per file being restored at once, and some slack. */
-const readWindowsMax = 8;
+/** Windows kept: one per file being restored at once. */
+const readWindowsMax = 4;
+
+/** A stretch of a pack read ahead; `buffer`, when set, is reused for a later window. */
+interface ReadWindow {
+  packId: string;
+  offsetBytes: number;
+  bytes: Uint8Array;
+  buffer?: Buffer;
+  /** Callers holding a view of `bytes`: the buffer is not reused while there are any. */
+  readers: number;
+}
+
+/** Stores that can read a range into a caller's buffer, sparing an allocation per read. */
+interface RangeReader {
+  getRangeInto(name: string, offsetBytes: number, target: Buffer): Promise<number>;
+}
+
+function isRangeReader(store: BlobStore): store is BlobStore & RangeReader {
+  return typeof (store as Partial<RangeReader>).getRangeInto === "function";
+}
 
 export class Repository {
   readonly index = new MasterIndex();
-  private readonly readWindows: Array<{ packId: string; offsetBytes: number; bytes: Uint8Array }> =
-    [];
+  private readonly readWindows: ReadWindow[] = [];
   readonly chunkerParameters: ChunkerParameters;
 
   constructor(
@@ -261,15 +279,32 @@ export class Repository {
 
   /** The blob's verified plaintext; see `openBlob` for `scratch`. */
   async readBlob(id: string, type: BlobType, scratch?: Buffer): Promise<Buffer> {
-    const { location, packName, sealed } = await this.readSealedBlob(id, type);
-    return openBlob(this.keys, location, sealed, packName, scratch);
+    return this.useSealedBlob(id, type, (location, packName, sealed) =>
+      openBlob(this.keys, location, sealed, packName, scratch),
+    );
   }
 
-  /** Where a blob is and its still sealed bytes (a view, valid until the next read). */
+  /** Where a blob is and a copy of its still sealed bytes. */
   async readSealedBlob(
     id: string,
     type: BlobType,
   ): Promise<{ location: BlobLocation; packName: string; sealed: Uint8Array }> {
+    return this.useSealedBlob(id, type, (location, packName, sealed) => ({
+      location,
+      packName,
+      sealed: Uint8Array.prototype.slice.call(sealed),
+    }));
+  }
+
+  /**
+   * Reads a blob's sealed bytes and hands them to `use`, synchronously: `sealed` is a view of
+   * a read-ahead window whose buffer is reused once `use` has returned.
+   */
+  async useSealedBlob<Result>(
+    id: string,
+    type: BlobType,
+    use: (location: BlobLocation, packName: string, sealed: Uint8Array) => Result,
+  ): Promise<Result> {
     const location = this.index.blobs.get(id);
     if (location === undefined)
       throw new CorruptObjectError(
@@ -279,44 +314,81 @@ export class Repository {
     if (location.type !== type)
       throw new CorruptObjectError(`${type} blob ${id}`, `is indexed as a ${location.type} blob`);
     const packName = objectNames.pack(location.packId);
-    const sealed = await this.readPackRange(location).catch((error: unknown) => {
+    const { window, sealed } = await this.readPackRange(location).catch((error: unknown) => {
       if (error instanceof BackupError && error.code === "BLOB_NOT_FOUND")
         throw new CorruptObjectError(packName, `is missing (needed for ${type} blob ${id})`);
       throw error;
     });
-    return { location, packName, sealed };
+    try {
+      return use(location, packName, sealed);
+    } finally {
+      window.readers--;
+    }
   }
 
   /**
    * A blob's sealed bytes, read through a few read-ahead windows: restores and tree walks
-   * read blobs in pack order, so one read serves many small blobs.
+   * read blobs in pack order, so one read serves many small blobs. The window returned
+   * counts one more reader, which the caller must end.
    */
-  private async readPackRange(location: BlobLocation): Promise<Uint8Array> {
+  private async readPackRange(
+    location: BlobLocation,
+  ): Promise<{ window: ReadWindow; sealed: Uint8Array }> {
     const end = location.offsetBytes + location.lengthBytes;
+    const viewOf = (window: ReadWindow) => {
+      window.readers++;
+      const start = location.offsetBytes - window.offsetBytes;
+      return {
+        window,
+        sealed: window.bytes.subarray(
+          start,
+          Math.min(end - window.offsetBytes, window.bytes.length),
+        ),
+      };
+    };
     const cached = this.readWindows.find(
       (window) =>
         window.packId === location.packId &&
         window.offsetBytes <= location.offsetBytes &&
         end <= window.offsetBytes + window.bytes.length,
     );
-    if (cached !== undefined)
-      return cached.bytes.subarray(
-        location.offsetBytes - cached.offsetBytes,
-        end - cached.offsetBytes,
-      );
+    if (cached !== undefined) return viewOf(cached);
     const packSizeBytes = this.index.packs.get(location.packId)?.sizeBytes ?? end;
     const lengthBytes = Math.max(
       location.lengthBytes,
       Math.min(readWindowBytes, packSizeBytes - location.offsetBytes),
     );
-    const bytes = await this.store.getRange(
-      objectNames.pack(location.packId),
-      location.offsetBytes,
-      lengthBytes,
-    );
-    this.readWindows.push({ packId: location.packId, offsetBytes: location.offsetBytes, bytes });
-    if (this.readWindows.length > readWindowsMax) this.readWindows.shift();
-    return bytes.subarray(0, Math.min(location.lengthBytes, bytes.length));
+    const packName = objectNames.pack(location.packId);
+    // Evict the oldest window no one is reading; its buffer takes the new window's bytes, so
+    // a restore allocates no buffer per read.
+    const evictedIndex = this.readWindows.findIndex((window) => window.readers === 0);
+    const evicted =
+      this.readWindows.length >= readWindowsMax && evictedIndex >= 0
+        ? this.readWindows.splice(evictedIndex, 1)[0]
+        : undefined;
+    let window: ReadWindow;
+    if (isRangeReader(this.store) && lengthBytes <= readWindowBytes) {
+      const buffer = evicted?.buffer ?? Buffer.allocUnsafe(readWindowBytes);
+      const filled = await this.store.getRangeInto(
+        packName,
+        location.offsetBytes,
+        buffer.subarray(0, lengthBytes),
+      );
+      window = {
+        packId: location.packId,
+        offsetBytes: location.offsetBytes,
+        bytes: buffer.subarray(0, filled),
+        buffer,
+        readers: 0,
+      };
+    } else {
+      const bytes = await this.store.getRange(packName, location.offsetBytes, lengthBytes);
+      window = { packId: location.packId, offsetBytes: location.offsetBytes, bytes, readers: 0 };
+    }
+    // Every window in use while this one was read: drop the oldest (its readers keep their view).
+    if (this.readWindows.length >= readWindowsMax) this.readWindows.shift();
+    this.readWindows.push(window);
+    return viewOf(window);
   }
 
   async loadTree(id: string): Promise<Tree> {
@@ -556,6 +628,9 @@ export class PackWriter {
         this.queuedBytes -= bytes;
         if (this.queuedBytes <= writeQueueBytesMax) this.wakeWaiters();
       });
+    // A failed append (a full disk) stops the writer at once; handled here, it is never an
+    // unhandled rejection that kills the process before the clear error is reported.
+    pack.writing.catch((error: unknown) => this.fail(error));
   }
 
   private async closePack(): Promise<void> {
@@ -605,12 +680,17 @@ export class PackWriter {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Discards the pack under construction after a failure elsewhere. */
+  /**
+   * Discards the pack under construction after a failure elsewhere, and waits for the packs
+   * being committed: a failed one removes its temporary file before the failure is reported.
+   */
   async abandon(): Promise<void> {
     const pack = this.open;
     this.open = undefined;
-    if (pack === undefined) return;
-    await pack.writing.catch(() => undefined);
-    await (await pack.pending.catch(() => undefined))?.abort();
+    if (pack !== undefined) {
+      await pack.writing.catch(() => undefined);
+      await (await pack.pending.catch(() => undefined))?.abort();
+    }
+    await Promise.all(this.commits);
   }
 }

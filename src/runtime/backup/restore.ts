@@ -5,6 +5,7 @@ import { chmod, lchown, lutimes, mkdir, symlink, unlink, utimes } from "node:fs/
 import { dirname, join } from "node:path";
 import { createPathFilter } from "../../core/backup/snapshot-selection.ts";
 import type { FileNode, TreeNode } from "../../core/backup/objects.ts";
+import { openBlob } from "./blob-codec.ts";
 import { withLock } from "./lock.ts";
 import {
   discardPartialFile,
@@ -100,9 +101,10 @@ export async function restore(
 
     let next = 0;
     let failed = false;
+    // One decompression buffer for all files: a blob is decompressed and written without an
+    // await in between, so no other file can use the buffer meanwhile.
+    const scratch = Buffer.allocUnsafe(repository.config.chunkSizeBytesMax);
     const restoreNextFiles = async (): Promise<void> => {
-      // One decompression buffer per file being written, reused for each of its blobs.
-      const scratch = Buffer.allocUnsafe(repository.config.chunkSizeBytesMax);
       while (next < files.length && !failed) {
         const file = files[next++] as { node: FileNode; targetPath: string };
         const onBytes = (bytes: number) => {
@@ -160,9 +162,18 @@ async function restoreFile(
   const descriptor = openPartialFile(partialPath);
   try {
     for (const blobId of node.content) {
-      const plaintext = await repository.readBlob(blobId, "data", scratch);
-      writeFully(descriptor, plaintext);
-      onBytes(plaintext.length);
+      // Decoded and written in one synchronous step: `scratch` and the read window's buffer
+      // are shared by the files in flight.
+      const bytesWritten = await repository.useSealedBlob(
+        blobId,
+        "data",
+        (location, packName, sealed) => {
+          const plaintext = openBlob(repository.keys, location, sealed, packName, scratch);
+          writeFully(descriptor, plaintext);
+          return plaintext.length;
+        },
+      );
+      onBytes(bytesWritten);
     }
     finishFile(descriptor, node, partialPath, targetPath);
   } catch (error) {
