@@ -25,6 +25,7 @@ import type {
   NodeView,
 } from "../../src/api/contract.ts";
 import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
+import { fleetClient } from "../../src/cli/local-fleet/local-fleet.ts";
 import type { FailoverRecord } from "../../src/core/failover/failover-protocol.ts";
 
 const { values } = parseArgs({
@@ -118,10 +119,10 @@ async function waitFor<T>(
   }
 }
 
+/** GETs from the fleet's server as its bootstrap admin, over HTTPS trusting the fleet's CA. */
 async function getJson<Body>(url: string): Promise<Body> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
-  return (await response.json()) as Body;
+  const parsed = new URL(url);
+  return fleetClient(dir, parsed.origin).getJson<Body>(`${parsed.pathname}${parsed.search}`);
 }
 
 /** The server's events, fetched page by page with GET /v1/events?afterId=. */
