@@ -4,6 +4,7 @@
 
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import type { NodeMetrics, RegisterRequest } from "../api/contract.ts";
 import { reconnectBackoffDefaults } from "../core/resilience/backoff.ts";
 import type { Clock } from "../ports/clock.ts";
@@ -15,6 +16,11 @@ import { systemClock } from "../runtime/system-clock.ts";
 import { systemRandom } from "../runtime/system-random.ts";
 import { createAgentHttpServer } from "./agent-http.ts";
 import { AgentCredentials } from "./agent-credentials.ts";
+import {
+  FleetBackups,
+  fleetBackupDefaults,
+  type FleetBackupsOptions,
+} from "./backup/fleet-backups.ts";
 import { beginIncarnation } from "./agent-state.ts";
 import { createDataTransferHandler } from "./data-transfer/data-transfer-http.ts";
 import { ServiceAgent } from "./service-agent.ts";
@@ -43,6 +49,10 @@ export interface AgentOptions {
   clock?: Clock;
   /** Single-use join token: enrols the node when it has no valid credential yet. */
   joinToken?: string;
+  /** Fleet backup settings (tests shorten the schedule and use cheap repositories). */
+  backups?: Partial<
+    Pick<FleetBackupsOptions, "schedule" | "repositoryOptions" | "requestTimeoutMs">
+  >;
 }
 
 export interface RunningAgent {
@@ -93,7 +103,34 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     clock,
     logger,
     send: (message) => link.channel?.send(message) ?? false,
+    restoreFromBackup: (service) => backups.restoreServiceData(service),
   });
+  const backups = new FleetBackups(
+    {
+      nodeId: state.nodeId,
+      dataDir: options.dataDir,
+      schedule: options.backups?.schedule ?? fleetBackupDefaults.schedule,
+      requestTimeoutMs: options.backups?.requestTimeoutMs ?? fleetBackupDefaults.requestTimeoutMs,
+      ...(options.backups?.repositoryOptions === undefined
+        ? {}
+        : { repositoryOptions: options.backups.repositoryOptions }),
+    },
+    {
+      clock,
+      random: systemRandom,
+      logger,
+      services: {
+        dataDirOf: (service) => supervisor.dataDirOf(service),
+        runningServices: () =>
+          supervisor
+            .instances()
+            .filter((instance) => instance.state !== "stopped" && instance.state !== "failed")
+            .map((instance) => instance.service),
+        logDir: join(options.dataDir, "logs"),
+      },
+      send: (message) => link.channel?.send(message) ?? false,
+    },
+  );
   const dataTransfer = createDataTransferHandler({
     dataDirOf: (service) => {
       try {
@@ -108,6 +145,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   const http = createAgentHttpServer({ nodeId: state.nodeId, incarnation: state.incarnation }, [
     dataTransfer,
+    backups.blobApi,
   ]);
   http.listen(options.listenPort, options.listenHost);
   await once(http, "listening");
@@ -168,11 +206,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         logger.error({ reason }, "a newer process of this node is registered; stopping this one");
         resolveFenced(reason);
       },
-      onServiceMessage: (message) => services.handle(message),
+      onServiceMessage: (message) =>
+        message.type === "backup-policies" || message.type === "backup-command"
+          ? backups.handle(message)
+          : services.handle(message),
     },
   );
   link.channel = channel;
   channel.start();
+  backups.start();
   writeEndpointFile(options.dataDir, { url, pid: process.pid });
   logger.info(
     { node: state.nodeId, incarnation: state.incarnation, url, server: options.serverUrl },
@@ -186,6 +228,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     async stop(graceful) {
       cancelSampling();
       credentials.stop();
+      await backups.close();
       await channel.stop(graceful);
       await services.close();
       http.closeAllConnections();

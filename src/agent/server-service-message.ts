@@ -8,6 +8,7 @@ import type {
   ServerServiceMessage,
   ServiceDefinition,
 } from "../api/service-messages.ts";
+import { parseServerBackupMessage } from "./backup/backup-message-check.ts";
 
 /** Most services one message may define, route or assign. */
 export const servicesPerMessageMax = 4_096;
@@ -110,6 +111,9 @@ export function parseServerServiceMessage(value: unknown): ServerServiceMessage 
       return isCount(value["id"]) && isCommand(value["command"])
         ? (value as unknown as ServerServiceMessage)
         : undefined;
+    case "backup-policies":
+    case "backup-command":
+      return parseServerBackupMessage(value);
     default:
       return undefined;
   }

@@ -31,6 +31,10 @@ export interface ServiceAgentComponents {
   logger: Logger;
   /** Sends on the channel; false when it is not open (the server re-sends state on reconnect). */
   send: (message: AgentServiceMessage) => boolean;
+  /** Restores the service's newest fleet backup into its data dir (sync-data source "backup"). */
+  restoreFromBackup?: (
+    service: string,
+  ) => Promise<{ ok: true; dataAgeMs: number; from: string } | { ok: false; problem: string }>;
 }
 
 export class ServiceAgent {
@@ -90,6 +94,10 @@ export class ServiceAgent {
         send({ type: "command-result", ...result });
         return;
       }
+      case "backup-policies":
+      case "backup-command":
+        // Fleet backups handle these (agent/main.ts routes them to FleetBackups).
+        return;
     }
   }
 
@@ -180,7 +188,20 @@ export class ServiceAgent {
           problems.push(`copy from the old primary failed: ${(error as Error).message}`);
         }
       } else {
-        problems.push("no fleet backup of it is available yet");
+        const restoreFromBackup = this.#components.restoreFromBackup;
+        if (restoreFromBackup === undefined) {
+          problems.push("this agent has no fleet backups");
+          continue;
+        }
+        const restored = await restoreFromBackup(command.service);
+        if (restored.ok) {
+          logger.info(
+            { service: command.service, from: restored.from, dataAgeMs: restored.dataAgeMs },
+            "data restored from the newest fleet backup",
+          );
+          return { ok: true, dataAgeMs: restored.dataAgeMs };
+        }
+        problems.push(restored.problem);
       }
     }
     return {

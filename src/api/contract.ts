@@ -7,7 +7,12 @@ import type {
   FailoverRecord,
   TriggerOutcome,
 } from "../core/failover/failover-protocol.ts";
-import type { InstanceStatus } from "./service-messages.ts";
+import type {
+  BackupLevelName,
+  BackupSnapshotReport,
+  BackupVerifyReport,
+  InstanceStatus,
+} from "./service-messages.ts";
 import { nodeStatuses } from "../core/membership/node-status.ts";
 import { nodeIdPattern, nodeIdRule } from "./node-id.ts";
 
@@ -184,6 +189,27 @@ export type FleetEvent =
       severity: "low" | "medium" | "high";
       activity: string;
       details: string;
+    }
+  /** An agent reported a snapshot (scheduled or on demand). */
+  | ({ id: number; type: "backup.completed" } & BackupSnapshotReport)
+  /** A backup at one level failed (a tier offline, a disk error); it is retried later. */
+  | {
+      id: number;
+      type: "backup.failed";
+      node: string;
+      policy: string;
+      level: BackupLevelName;
+      reason: string;
+      atMs: number;
+    }
+  /** Snapshots past their level's retentionDays were forgotten on their node. */
+  | {
+      id: number;
+      type: "backup.expired";
+      node: string;
+      level: BackupLevelName;
+      snapshotIds: string[];
+      atMs: number;
     };
 
 export type FleetEventDraft = FleetEvent extends infer Event
@@ -269,3 +295,72 @@ export interface DrillListResponse {
 
 /** `POST /v1/services/:name/failover`: 202 when started or queued, else 409 with the outcome. */
 export type FailoverResponse = TriggerOutcome;
+
+// ---- fleet backups ---------------------------------------------------------------------------
+
+/** A catalogued snapshot, as `GET /v1/backups` lists it. */
+export type BackupSnapshotView = BackupSnapshotReport;
+
+/** The newest failure of a (node, policy, level) that has not succeeded since. */
+export interface BackupFailureView {
+  node: string;
+  policy: string;
+  level: BackupLevelName;
+  reason: string;
+  atMs: number;
+}
+
+export interface BackupListResponse {
+  /** Newest first. */
+  snapshots: BackupSnapshotView[];
+  failures: BackupFailureView[];
+  serverTimeMs: number;
+}
+
+export const backupRunRequestSchema = z.strictObject({
+  policy: z.string().min(1).max(128),
+  level: z.enum(["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"]).optional(),
+  node: nodeIdSchema.optional(),
+});
+export type BackupRunRequest = z.infer<typeof backupRunRequestSchema>;
+
+/** One node's answer to a backup command. */
+export interface BackupNodeResult {
+  node: string;
+  ok: boolean;
+  message: string | null;
+}
+
+export interface BackupRunResponse {
+  results: (BackupNodeResult & { snapshots: BackupSnapshotView[] })[];
+}
+
+export const backupRestoreRequestSchema = z
+  .strictObject({
+    target: z.string().min(1).max(4096).optional(),
+    service: z.string().min(1).max(128).optional(),
+    /** The node to restore on; default: the snapshot's node, or the service's current node. */
+    node: nodeIdSchema.optional(),
+  })
+  .refine((body) => (body.target === undefined) !== (body.service === undefined), {
+    error: "give exactly one of target (a directory on the node) or service",
+  });
+export type BackupRestoreRequest = z.infer<typeof backupRestoreRequestSchema>;
+
+export interface BackupRestoreResponse extends BackupNodeResult {
+  snapshotId: string;
+  filesRestored: number;
+  bytesRestored: number;
+}
+
+export const backupVerifyRequestSchema = z
+  .strictObject({ readData: z.boolean().default(false) })
+  .optional()
+  .transform((body) => body ?? { readData: false });
+
+export interface BackupVerifyResponse {
+  ok: boolean;
+  reports: BackupVerifyReport[];
+  /** Nodes that could not verify (disconnected, no answer). */
+  unreachable: BackupNodeResult[];
+}

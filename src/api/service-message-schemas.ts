@@ -3,7 +3,9 @@
 
 import { z } from "zod";
 import {
+  backupResultEntriesMax,
   commandMessageCharactersMax,
+  type AgentBackupMessage,
   instancesPerAgentMax,
   type AgentServiceMessage,
 } from "./service-messages.ts";
@@ -57,4 +59,65 @@ export const serviceMessageTypes: ReadonlySet<string> = new Set([
   "instances",
   "instance-failed",
   "proxies",
+]);
+
+// ---- fleet backups ---------------------------------------------------------------------------
+
+const backupLevelSchema = z.enum(["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"]);
+const snapshotIdSchema = z.string().regex(/^[0-9a-f]{64}$/, "expected a snapshot id (64 hex)");
+const byteCountSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const dataTypeNameSchema = z.string().min(1).max(128);
+
+const backupSnapshotReportSchema = z.strictObject({
+  snapshotId: snapshotIdSchema,
+  policy: serviceNameSchema,
+  level: backupLevelSchema,
+  node: z.string().min(1).max(253),
+  holders: z.array(z.string().min(1).max(253)).max(255),
+  atMs: byteCountSchema,
+  durationMs: byteCountSchema,
+  sizeBytes: byteCountSchema,
+  addedBytes: byteCountSchema,
+  filesNew: byteCountSchema,
+  filesUnchanged: byteCountSchema,
+  dataTypes: z.array(dataTypeNameSchema).max(64),
+  services: z.record(dataTypeNameSchema, serviceNameSchema),
+  encrypted: z.boolean(),
+});
+
+const backupVerifyReportSchema = z.strictObject({
+  node: z.string().min(1).max(253),
+  level: backupLevelSchema,
+  ok: z.boolean(),
+  snapshots: byteCountSchema,
+  packsRead: byteCountSchema,
+  errors: z.array(messageSchema).max(backupResultEntriesMax),
+});
+
+/** What agents send about backups; the channel routes these to the backup catalogue. */
+export const agentBackupMessageSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("backup-completed"), snapshot: backupSnapshotReportSchema }),
+  z.strictObject({
+    type: z.literal("backup-failed"),
+    policy: serviceNameSchema,
+    level: backupLevelSchema,
+    atMs: byteCountSchema,
+    reason: messageSchema,
+  }),
+  z.strictObject({
+    type: z.literal("backup-command-result"),
+    id: z.number().int().min(0),
+    ok: z.boolean(),
+    message: messageSchema.optional(),
+    snapshots: z.array(backupSnapshotReportSchema).max(backupResultEntriesMax).optional(),
+    verified: z.array(backupVerifyReportSchema).max(backupResultEntriesMax).optional(),
+    filesRestored: byteCountSchema.optional(),
+    bytesRestored: byteCountSchema.optional(),
+  }),
+]) satisfies z.ZodType<AgentBackupMessage>;
+
+export const backupMessageTypes: ReadonlySet<string> = new Set([
+  "backup-completed",
+  "backup-failed",
+  "backup-command-result",
 ]);

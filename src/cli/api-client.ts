@@ -228,6 +228,11 @@ export class ApiClient {
     return (await response.json()) as Body;
   }
 
+  /** POSTs `body` as JSON to any write route (the backups' among them); the answer as JSON. */
+  async postJson<Body>(path: string, body: unknown, timeoutMs: number): Promise<Body> {
+    return (await this.#send(path, "POST", body, { timeoutMs })) as Body;
+  }
+
   async #get<Body>(path: string): Promise<Body> {
     const response = await this.#fetch(path, { signal: AbortSignal.timeout(apiRequestTimeoutMs) });
     return (await response.json()) as Body;

@@ -14,6 +14,7 @@ const commandLoaders: Record<string, () => Promise<Register>> = {
   agent: async () => (await import("./commands/agent.ts")).registerAgentCommand,
   spec: async () => (await import("./commands/spec.ts")).registerSpecCommands,
   repo: async () => (await import("./commands/repo.ts")).registerRepoCommands,
+  backup: async () => (await import("./commands/backup.ts")).registerBackupCommands,
   sim: async () => (await import("./commands/sim.ts")).registerSimCommands,
   services: async () => (await import("./commands/services.ts")).registerServiceCommands,
   audit: async () => (await import("./commands/audit.ts")).registerAuditCommands,

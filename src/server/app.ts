@@ -8,6 +8,7 @@ import { installAccessControl } from "./access.ts";
 import type { ControlPlane } from "./control-plane.ts";
 import { HttpError } from "./http-error.ts";
 import { agentMessageBytesMax, registerAgentChannel } from "./routes/agent-channel.ts";
+import { registerBackupRoutes, registerBlobRoutes } from "./routes/backups.ts";
 import { registerEventRoutes } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { registerHeartbeatRoutes } from "./routes/heartbeats.ts";
@@ -23,6 +24,8 @@ export interface AppOptions {
   logger: PinoLogger | false;
   /** Authentication, RBAC, rate limits and TLS material. */
   security: ServerSecurity;
+  /** The REGIONAL tier's blob store (`--blob-dir`), served under /v1/blobs. */
+  blobApi?: Parameters<typeof registerBlobRoutes>[1];
 }
 
 export async function buildApp(plane: ControlPlane, options: AppOptions): Promise<FastifyInstance> {
@@ -77,6 +80,8 @@ export async function buildApp(plane: ControlPlane, options: AppOptions): Promis
   registerEventRoutes(app, plane);
   registerServiceRoutes(app, plane);
   registerAgentChannel(app, plane);
+  if (plane.components.backups !== undefined) registerBackupRoutes(app, plane.components.backups);
+  if (options.blobApi !== undefined) await registerBlobRoutes(app, options.blobApi);
   registerSecurityRoutes(app, plane, options.security);
   return app;
 }

@@ -10,6 +10,7 @@ import { HttpError } from "./http-error.ts";
 import type { DeclaredNode, NodeDirectory } from "./node-directory.ts";
 import type { ServerLedger } from "./ledger/server-ledger.ts";
 import type { ServerMetrics } from "./server-metrics.ts";
+import type { BackupControl } from "./backup/backup-control.ts";
 import type { AgentLinks } from "./services/agent-links.ts";
 import type { DrillRunner } from "./services/drill-runner.ts";
 import type { ServiceControl } from "./services/service-control.ts";
@@ -27,6 +28,8 @@ export interface ControlPlaneComponents {
   services: ServiceControl;
   links: AgentLinks;
   drills: DrillRunner;
+  /** Fleet backups: catalogue, policies pushed to agents, run/restore/verify. */
+  backups?: BackupControl;
   /** The tamper-evident ledger: new nodes and new incarnations are recorded as enrolments. */
   ledger?: ServerLedger;
 }

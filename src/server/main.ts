@@ -22,7 +22,15 @@ import {
 import { bootstrapAdminTtlMs, TokenService } from "../runtime/security/token-service.ts";
 import { SqliteStore } from "../runtime/store/sqlite-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
+import type { BackupSpec } from "../core/spec/backup-schema.ts";
+import {
+  allowEveryRequest,
+  createBlobStoreHttpHandler,
+} from "../runtime/backup/blob-store-http-handler.ts";
+import { DirectoryBlobStore } from "../runtime/backup/directory-blob-store.ts";
 import { buildApp } from "./app.ts";
+import { BackupControl, backupControlDefaults } from "./backup/backup-control.ts";
+import { cloudTargetOf } from "./backup/cloud-target.ts";
 import { ControlPlane } from "./control-plane.ts";
 import { EventLog } from "./event-log.ts";
 import { FailureDetection } from "./failure-detection.ts";
@@ -67,6 +75,12 @@ export interface ServerOptions {
   failover?: FailoverOptions;
   /** Alerts and finished failovers are POSTed here as JSON. */
   alertWebhookUrl?: URL;
+  /** The fleet spec's backup section: policies pushed to agents, retention, tiers. */
+  backup?: BackupSpec;
+  /** Serve a blob store from this directory under /v1/blobs: the REGIONAL tier. */
+  blobDir?: string;
+  /** s3://host:port/bucket/prefix for the CLOUD tier (overrides the spec's). */
+  cloudRepo?: string;
   logger: PinoLogger;
   security?: ServerSecurityOptions;
   /** Replace the real ones in tests. */
@@ -129,6 +143,33 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   detection.onStatusChange((nodeId, to, reason) => services.nodeStatusChanged(nodeId, to, reason));
   const drills = new DrillRunner({ clock, logger, store, events, catalog, control: services });
+  const cloud = cloudTargetOf(options.backup, options.cloudRepo, process.env);
+  if (cloud.warning !== null) logger.warn({}, cloud.warning);
+  const backups = new BackupControl(
+    {
+      ...backupControlDefaults,
+      spec: options.backup,
+      keyFile: join(options.dataDir, "backup.key"),
+      regionalEnabled: options.blobDir !== undefined,
+      cloud: cloud.target,
+    },
+    {
+      clock,
+      logger,
+      store,
+      events,
+      links,
+      nodes: () => directory.all(),
+      nodeOfService: (service) => services.resolve(service)?.nodeId ?? null,
+    },
+  );
+  // TODO(issue 5, security): authorize blob API requests with node tokens; allowed for now.
+  const blobApi =
+    options.blobDir === undefined
+      ? undefined
+      : createBlobStoreHttpHandler(new DirectoryBlobStore(options.blobDir), {
+          authorize: allowEveryRequest,
+        });
   const plane = new ControlPlane({
     clock,
     logger,
@@ -140,6 +181,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     services,
     links,
     drills,
+    backups,
     ledger,
   });
   const securityOptions = options.security ?? serverSecurityDefaults;
@@ -167,12 +209,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       {},
       "INSECURE: the API speaks plain HTTP; credentials and fleet data cross the network in the clear",
     );
-  const app = await buildApp(plane, { logger, security });
+  const app = await buildApp(plane, {
+    logger,
+    security,
+    ...(blobApi === undefined ? {} : { blobApi }),
+  });
   registerLedgerRoutes(app, ledger);
   ledger.start();
   detection.start();
   await services.start();
   await drills.start();
+  await backups.start();
 
   let cancelFlush = () => {};
   const scheduleFlush = () => {
@@ -187,6 +234,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const address = await app.listen({ host: options.host, port: options.port });
   const url = address.replace("[::1]", "localhost");
+  backups.setServerUrl(url);
   writeEndpointFile(options.dataDir, { url, pid: process.pid });
   logger.info(
     { url, preset: options.detection.presetName, nodes: directory.size },
@@ -201,6 +249,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     adminToken,
     async close() {
       drills.close();
+      await backups.close();
       await services.close();
       detection.stop();
       cancelFlush();

@@ -18,6 +18,8 @@ interface ServerCommandOptions {
   spec?: string;
   preset?: DetectorPresetName;
   alertWebhook?: URL;
+  blobDir?: string;
+  cloudRepo?: string;
   logLevel: LogLevel;
   insecure?: boolean;
   openAccess?: boolean;
@@ -73,6 +75,14 @@ export function registerServerCommand(program: Command): void {
       "--open-access",
       "allow every API request without a credential (one-machine experiments only)",
     )
+    .option(
+      "--blob-dir <dir>",
+      "serve a blob store from this directory under /v1/blobs: the REGIONAL backup tier",
+    )
+    .option(
+      "--cloud-repo <url>",
+      "s3://host:port/bucket/prefix for the CLOUD backup tier (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); default: the spec's backup.tiers.cloud",
+    )
     .addOption(
       new Option("--preset <name>", "failure-detection preset (overrides the spec's)").choices(
         detectorPresetNames,
@@ -102,7 +112,13 @@ export function registerServerCommand(program: Command): void {
         detection,
         ...(spec === undefined
           ? {}
-          : { declaredNodes: declaredNodesFromSpec(spec), services: spec.services }),
+          : {
+              declaredNodes: declaredNodesFromSpec(spec),
+              services: spec.services,
+              backup: spec.backup,
+            }),
+        ...(options.blobDir === undefined ? {} : { blobDir: options.blobDir }),
+        ...(options.cloudRepo === undefined ? {} : { cloudRepo: options.cloudRepo }),
         ...(options.alertWebhook === undefined ? {} : { alertWebhookUrl: options.alertWebhook }),
         security: {
           tls: options.insecure !== true,

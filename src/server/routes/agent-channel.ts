@@ -7,7 +7,9 @@ import type { WebSocket } from "ws";
 import { z } from "zod";
 import { agentMessageSchema, nodeIdSchema, type ServerMessage } from "../../api/contract.ts";
 import {
+  agentBackupMessageSchema,
   agentServiceMessageSchema,
+  backupMessageTypes,
   serviceMessageTypes,
 } from "../../api/service-message-schemas.ts";
 import type { ServerServiceMessage } from "../../api/service-messages.ts";
@@ -98,6 +100,7 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
       // knows every service before a command that waited for it names one.
       services.agentConnected(nodeId);
       links.flushWaiting(nodeId);
+      plane.components.backups?.agentConnected(nodeId);
       send(socket, {
         type: "welcome",
         heartbeatIntervalMs: detection.options.heartbeatIntervalMs,
@@ -126,6 +129,18 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
           parsed = undefined;
         }
         const type = (parsed as { type?: unknown } | null | undefined)?.type;
+        if (typeof type === "string" && backupMessageTypes.has(type)) {
+          const backupMessage = agentBackupMessageSchema.safeParse(parsed);
+          if (!backupMessage.success) {
+            send(socket, {
+              type: "error",
+              message: `invalid message: ${describeIssues(backupMessage.error)}`,
+            });
+            return;
+          }
+          plane.components.backups?.agentMessage(nodeId, backupMessage.data);
+          return;
+        }
         if (typeof type === "string" && serviceMessageTypes.has(type)) {
           const serviceMessage = agentServiceMessageSchema.safeParse(parsed);
           if (!serviceMessage.success) {

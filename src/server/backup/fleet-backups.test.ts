@@ -1,0 +1,208 @@
+// In one process: a server with a regional blob store and three real agents. A backup policy
+// runs on demand into EDGE_LOCAL, EDGE_CLUSTER (erasure-coded over the peers) and REGIONAL, the
+// catalogue lists it, a snapshot is restored on another node, and the cluster copy still
+// restores after one holder (m = 1) is gone.
+
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import type {
+  BackupListResponse,
+  BackupRestoreResponse,
+  BackupRunResponse,
+  BackupVerifyResponse,
+} from "../../api/contract.ts";
+import { startAgent, type RunningAgent } from "../../agent/main.ts";
+import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
+import { detectorOptionsFor } from "../../core/membership/detector-options.ts";
+import type { BackupSpec } from "../../core/spec/backup-schema.ts";
+import { MemoryStore } from "../../runtime/store/memory-store.ts";
+import { testingRepositoryOptions } from "../../runtime/backup/testing.ts";
+import { startServer, type RunningServer } from "../main.ts";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const logger = pino({ level: process.env["DEBUG_BACKUP_TEST"] === undefined ? "silent" : "info" });
+
+const backupSpec: BackupSpec = {
+  tiers: { edgeCluster: { dataShards: 1, parityShards: 1 }, regional: {} },
+  policies: [
+    {
+      name: "plant_data",
+      dataTypes: ["ledger", "configuration"],
+      sources: {
+        ledger: { type: "sqlite", path: "ledger.db" },
+        configuration: { type: "configuration" },
+      },
+      levels: [
+        { level: "EDGE_LOCAL", intervalSeconds: 300, retentionDays: 7 },
+        { level: "EDGE_CLUSTER", intervalSeconds: 1_800, retentionDays: 30 },
+        { level: "REGIONAL", intervalSeconds: 3_600, retentionDays: 365 },
+      ],
+      encryptionRequired: true,
+    },
+  ],
+};
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadlineMs = Date.now() + 20_000;
+  while (!(await condition())) {
+    if (Date.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function writeLedger(path: string, rows: number): void {
+  const database = new Database(path);
+  database.pragma("journal_mode = WAL");
+  database.exec("CREATE TABLE reading (id INTEGER PRIMARY KEY, value REAL)");
+  const insert = database.prepare("INSERT INTO reading (value) VALUES (?)");
+  database.transaction(() => {
+    for (let row = 0; row < rows; row++) insert.run(row * 0.5);
+  })();
+  database.close();
+}
+
+function countRows(path: string): number {
+  const database = new Database(path, { readonly: true });
+  try {
+    return (database.prepare("SELECT COUNT(*) AS rows FROM reading").get() as { rows: number })
+      .rows;
+  } finally {
+    database.close();
+  }
+}
+
+async function fleet(nodeIds: readonly string[]) {
+  const root = mkdtempSync(join(tmpdir(), "edgeward-fleet-backups-"));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const server: RunningServer = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: join(root, "server"),
+    detection: detectorOptionsFor("lan", { startupGraceMs: 0 }),
+    logger,
+    store: new MemoryStore(),
+    security: { tls: false, enforce: false },
+    backup: backupSpec,
+    blobDir: join(root, "regional"),
+  });
+  cleanups.push(() => server.close());
+  const agents = new Map<string, RunningAgent>();
+  for (const nodeId of nodeIds) {
+    const dataDir = join(root, nodeId);
+    mkdirSync(dataDir, { recursive: true });
+    writeLedger(join(dataDir, "ledger.db"), nodeId.length * 100);
+    const agent = await startAgent({
+      nodeId,
+      serverUrl: server.url,
+      dataDir,
+      listenHost: "127.0.0.1",
+      listenPort: 0,
+      logger,
+      backups: {
+        // Only on demand in this test: the first scheduled run is an hour away.
+        schedule: { ...backupScheduleDefaults, jitterMsMax: 0, tickIntervalMs: 3_600_000 },
+        repositoryOptions: testingRepositoryOptions,
+      },
+    });
+    agents.set(nodeId, agent);
+    cleanups.push(() => agent.stop(false));
+  }
+  const { links } = server.plane.components;
+  await waitFor(() => nodeIds.every((nodeId) => links.connected(nodeId)), "agents to connect");
+  const call = async <Body>(method: "GET" | "POST", url: string, payload?: object) => {
+    const response = await server.app.inject({
+      method,
+      url,
+      ...(payload === undefined ? {} : { payload }),
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json<Body>();
+  };
+  return { root, server, agents, call };
+}
+
+describe("fleet backups", () => {
+  it("run -> list -> restore on another node, and the cluster tier survives losing a holder", async () => {
+    const { root, agents, call } = await fleet(["edge-a", "edge-b", "edge-c"]);
+
+    const run = await call<BackupRunResponse>("POST", "/v1/backups/run", {
+      policy: "plant_data",
+      node: "edge-a",
+    });
+    expect(run.results).toHaveLength(1);
+    expect(run.results[0]?.message ?? null).toBeNull();
+    const levels = run.results[0]?.snapshots.map((snapshot) => snapshot.level);
+    expect(levels).toEqual(["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL"]);
+
+    const list = await call<BackupListResponse>("GET", "/v1/backups");
+    expect(list.snapshots.map((snapshot) => snapshot.level).sort()).toEqual([
+      "EDGE_CLUSTER",
+      "EDGE_LOCAL",
+      "REGIONAL",
+    ]);
+    const cluster = list.snapshots.find((snapshot) => snapshot.level === "EDGE_CLUSTER");
+    expect(cluster).toMatchObject({
+      node: "edge-a",
+      policy: "plant_data",
+      encrypted: true,
+      dataTypes: ["ledger", "configuration"],
+      holders: ["edge-b", "edge-c"],
+    });
+    if (cluster === undefined) throw new Error("no cluster snapshot");
+
+    // Restored on edge-b from the shards held by edge-b and edge-c.
+    const firstTarget = join(root, "restore-1");
+    const restored = await call<BackupRestoreResponse>(
+      "POST",
+      `/v1/backups/${cluster.snapshotId.slice(0, 12)}/restore`,
+      { target: firstTarget, node: "edge-b" },
+    );
+    expect(restored).toMatchObject({ ok: true, node: "edge-b" });
+    expect(countRows(join(firstTarget, "ledger", "ledger.db"))).toBe(600);
+    expect(
+      JSON.parse(readFileSync(join(firstTarget, "configuration", "backup-policies.json"), "utf8")),
+    ).toHaveLength(1);
+
+    // edge-c (one of the two holders, m = 1) is lost: the cluster copy still restores.
+    await agents.get("edge-c")?.stop(false);
+    const secondTarget = join(root, "restore-2");
+    const again = await call<BackupRestoreResponse>(
+      "POST",
+      `/v1/backups/${cluster.snapshotId}/restore`,
+      { target: secondTarget, node: "edge-b" },
+    );
+    expect(again.ok, again.message ?? "").toBe(true);
+    expect(countRows(join(secondTarget, "ledger", "ledger.db"))).toBe(600);
+
+    // With a holder gone, a new cluster backup of edge-a is skipped and reported; the others run.
+    const degraded = await call<BackupRunResponse>("POST", "/v1/backups/run", {
+      policy: "plant_data",
+      node: "edge-a",
+    });
+    expect(degraded.results[0]?.ok).toBe(false);
+    expect(degraded.results[0]?.message).toMatch(/EDGE_CLUSTER/);
+    expect(degraded.results[0]?.snapshots.map((snapshot) => snapshot.level)).toEqual([
+      "EDGE_LOCAL",
+      "REGIONAL",
+    ]);
+    const failures = (await call<BackupListResponse>("GET", "/v1/backups")).failures;
+    expect(failures).toMatchObject([
+      { node: "edge-a", policy: "plant_data", level: "EDGE_CLUSTER" },
+    ]);
+
+    const verify = await call<BackupVerifyResponse>("POST", "/v1/backups/verify", {
+      readData: true,
+    });
+    const edgeA = verify.reports.filter((report) => report.node === "edge-a");
+    expect(edgeA.find((report) => report.level === "EDGE_LOCAL")?.ok).toBe(true);
+    expect(edgeA.find((report) => report.level === "REGIONAL")?.ok).toBe(true);
+  }, 60_000);
+});
