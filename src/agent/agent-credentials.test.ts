@@ -105,5 +105,16 @@ describe("agent credentials", () => {
     await expect(attempt(await joinToken(server, "edge-1"), other.url)).rejects.toThrow(
       /does not match the fingerprint/,
     );
+    // No credential and no join token: an https server cannot be trusted, so say what to do.
+    await expect(
+      AgentCredentials.open({
+        nodeId: "edge-1",
+        serverUrl: server.url,
+        dataDir: tempDir("edgeward-agent-credentials-"),
+        joinToken: undefined,
+        clock: systemClock,
+        logger,
+      }),
+    ).rejects.toThrow(/pass a join token/);
   });
 });

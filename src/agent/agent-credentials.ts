@@ -127,6 +127,17 @@ export class AgentCredentials {
       credentials.#stored.expiresAtMs > options.clock.nowMs() &&
       (credentials.#serverUrl.protocol !== "https:" || credentials.#caPem !== undefined);
     if (!usable && options.joinToken !== undefined) await credentials.#enrol(options.joinToken);
+    else if (!usable && credentials.#serverUrl.protocol === "https:")
+      throw new EnrolmentError(
+        "this node has no valid credential and the server speaks https with the fleet's own CA: " +
+          "pass a join token (--join-token or $EDGEWARD_JOIN_TOKEN; an admin issues one with " +
+          "`edgeward token join --node ID`)",
+      );
+    else if (!usable)
+      options.logger.warn(
+        {},
+        "no credential and no join token: only a server started with --open-access will accept this agent",
+      );
     return credentials;
   }
 

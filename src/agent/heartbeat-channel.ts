@@ -126,7 +126,9 @@ export class HeartbeatChannel {
       }
       logger.warn(
         { err: (error as Error).message, attempt: this.#attempt },
-        "registration failed; retrying",
+        error instanceof RegistrationError && error.statusCode === 401
+          ? "the server refused this node's credential (expired or revoked?); enrol again with a new join token. Retrying"
+          : "registration failed; retrying",
       );
       this.#scheduleReconnect();
       return;
