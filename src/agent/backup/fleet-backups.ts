@@ -83,6 +83,8 @@ export class FleetBackups {
   #policies: BackupPolicyDefinition[] = [];
   #targets: BackupTargets | undefined;
   #restorePoints: Record<string, BackupRestorePoint[]> = {};
+  /** (policy/level) already reported as having no configured tier. */
+  readonly #notConfigured = new Set<string>();
   #queue: Promise<unknown> = Promise.resolve();
   #operations: Promise<TierOperations> | undefined;
   /** The EDGE_CLUSTER shards this node holds for its peers, served under /v1/blobs. */
@@ -134,6 +136,8 @@ export class FleetBackups {
     switch (message.type) {
       case "backup-policies": {
         this.#policies = message.policies;
+        if (JSON.stringify(this.#targets) !== JSON.stringify(message.targets))
+          this.#notConfigured.clear();
         this.#targets = message.targets;
         this.#restorePoints = message.restorePoints;
         const jobs: ScheduledJob[] = message.policies.flatMap((policy) =>
@@ -384,6 +388,16 @@ export class FleetBackups {
       return report;
     } catch (error) {
       const reason = (error as Error).message.slice(0, reasonCharactersMax);
+      const key = `${policyName}/${level}`;
+      if ((error as Error).name === "TierNotConfiguredError") {
+        // Reported once; the level waits for its next interval (or new targets) quietly.
+        if (!this.#notConfigured.has(key)) {
+          this.#notConfigured.add(key);
+          logger.warn({ policy: policyName, level }, reason);
+          send({ type: "backup-failed", policy: policyName, level, atMs, reason });
+        }
+        return undefined;
+      }
       send({ type: "backup-failed", policy: policyName, level, atMs, reason });
       throw error;
     }
@@ -427,16 +441,23 @@ export class FleetBackups {
           if (outcome instanceof Error) problems.push(`${level}: ${outcome.message}`);
           else if (outcome !== undefined) snapshots.push(outcome);
         }
-        const nothing = snapshots.length === 0 && problems.length === 0;
+        const skipped = levels.filter(
+          (level) =>
+            !snapshots.some((snapshot) => snapshot.level === level) &&
+            this.#notConfigured.has(`${policy.name}/${level}`),
+        );
+        const notes = [
+          ...problems,
+          ...(skipped.length > 0 ? [`skipped (tier not configured): ${skipped.join(", ")}`] : []),
+          ...(snapshots.length === 0 && problems.length === 0 && skipped.length === 0
+            ? [`nothing of policy ${policy.name} lives on ${this.#options.nodeId}`]
+            : []),
+        ];
         return {
           id,
           ok: problems.length === 0,
           snapshots,
-          ...(problems.length > 0
-            ? { message: problems.join("; ").slice(0, reasonCharactersMax) }
-            : nothing
-              ? { message: `nothing of policy ${policy.name} lives on ${this.#options.nodeId}` }
-              : {}),
+          ...(notes.length > 0 ? { message: notes.join("; ").slice(0, reasonCharactersMax) } : {}),
         };
       }
       case "restore": {
@@ -468,6 +489,8 @@ export class FleetBackups {
               command.readData,
             );
           });
+          // A tier the fleet has not configured has nothing to check.
+          if (outcome instanceof Error && outcome.name === "TierNotConfiguredError") continue;
           verified.push(
             outcome instanceof Error
               ? {

@@ -25,7 +25,15 @@ import { BestEffortLockStore, PrefixedBlobStore } from "./prefixed-blob-store.ts
 
 /** A tier that cannot be used right now: skipped, recorded and retried later. */
 export class TierUnavailableError extends Error {
-  override readonly name = "TierUnavailableError";
+  override readonly name: string = "TierUnavailableError";
+}
+
+/**
+ * A tier the fleet has not configured (no --blob-dir, no cloud repository): the level is
+ * skipped with one warning until the server's targets change, not retried every few seconds.
+ */
+export class TierNotConfiguredError extends TierUnavailableError {
+  override readonly name = "TierNotConfiguredError";
 }
 
 export interface TierContext {
@@ -94,14 +102,14 @@ export function storeOf(
     }
     case "REGIONAL":
       if (targets.regionalUrl === null)
-        throw new TierUnavailableError(
+        throw new TierNotConfiguredError(
           "REGIONAL is not configured: start the server with --blob-dir DIR",
         );
       return new PrefixedBlobStore(http(targets.regionalUrl), `nodes/${ref.owner}`);
     case "CLOUD": {
       if (targets.cloud === null)
-        throw new TierUnavailableError(
-          "CLOUD is not configured: give the server --cloud-repo s3://… or the spec's backup.tiers.cloud",
+        throw new TierNotConfiguredError(
+          "CLOUD is not configured: the server has no --cloud-repo, and the spec's backup.tiers.cloud is absent or its credentials are missing from the server's environment",
         );
       return s3BlobStoreFromUrl(`${targets.cloud.url.replace(/\/+$/, "")}/${ref.owner}`, {
         AWS_ACCESS_KEY_ID: targets.cloud.accessKeyId,
