@@ -364,3 +364,8 @@ export interface BackupVerifyResponse {
   /** Nodes that could not verify (disconnected, no answer). */
   unreachable: BackupNodeResult[];
 }
+
+/** `GET /v1/quarantine`: nodes excluded from placement until `edgeward node unquarantine`. */
+export interface QuarantineListResponse {
+  nodes: string[];
+}

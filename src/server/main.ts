@@ -37,6 +37,7 @@ import { FailureDetection } from "./failure-detection.ts";
 import { NodeDirectory, type DeclaredNode } from "./node-directory.ts";
 import { ServerLedger } from "./ledger/server-ledger.ts";
 import { registerLedgerRoutes } from "./routes/ledger.ts";
+import { registerQuarantineRoutes } from "./routes/quarantine.ts";
 import { ServerMetrics } from "./server-metrics.ts";
 import { ServerSecurity } from "./server-security.ts";
 import { AgentLinks } from "./services/agent-links.ts";
@@ -199,6 +200,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     spec: securityOptions.spec,
     enforce: securityOptions.enforce,
   });
+  security.onNodeQuarantined((nodeId, reason) => {
+    ledger.record({
+      kind: "quarantine",
+      atMs: clock.nowMs(),
+      data: { node: nodeId, action: "quarantined", reason: reason.slice(0, 200) },
+    });
+    services
+      .quarantine(nodeId, reason)
+      .catch((error: unknown) => logger.error({ err: error, node: nodeId }, "quarantine failed"));
+  });
   if (!securityOptions.enforce)
     logger.warn(
       {},
@@ -215,6 +226,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(blobApi === undefined ? {} : { blobApi }),
   });
   registerLedgerRoutes(app, ledger);
+  registerQuarantineRoutes(app, { services, security, ledger, clock });
   ledger.start();
   detection.start();
   await services.start();

@@ -53,6 +53,7 @@ export class ServerSecurity implements AccessGuard {
   readonly #events: EventLog;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  #onNodeQuarantined: (nodeId: string, reason: string) => void = () => {};
 
   constructor(components: ServerSecurityComponents) {
     const spec = components.spec ?? securitySchema.parse({});
@@ -137,6 +138,16 @@ export class ServerSecurity implements AccessGuard {
     this.reportActivity(principal, "impersonation", reason);
   }
 
+  /** Sets the one listener told when a node is quarantined (the failover runtime moves its services). */
+  onNodeQuarantined(listener: (nodeId: string, reason: string) => void): void {
+    this.#onNodeQuarantined = listener;
+  }
+
+  /** Lifts a node's quarantine: its suspicious-activity history starts over. */
+  releaseNode(nodeId: string): void {
+    this.detector.clear(`node:${nodeId}`);
+  }
+
   /** Reports a suspicious activity of an authenticated principal (replayed or forged proof). */
   reportActivity(principal: Principal, activity: SuspiciousActivity, details: string): void {
     const source = `${principal.kind}:${principal.subject}`;
@@ -174,6 +185,7 @@ export class ServerSecurity implements AccessGuard {
       details: `${verdict.count} suspicious activities: quarantined${source.startsWith("node:") ? "; its credentials are revoked" : ""}`,
     });
     if (source.startsWith("node:")) {
+      this.#onNodeQuarantined(source.slice("node:".length), details);
       this.tokens
         .revokeSubject(source.slice("node:".length))
         .catch((error: unknown) =>

@@ -368,4 +368,38 @@ describe("the server's failover runtime", () => {
       }),
     );
   });
+
+  it("moves a quarantined node's services away, keeps it out of placement until released", async () => {
+    const { server, agents, servingFrom } = await fleet();
+    for (const fake of agents.values()) await fake.connect();
+    await servingFrom("production_monitoring", primary);
+
+    await server.plane.components.services.quarantine(primary, "3 suspicious activities");
+    await servingFrom("production_monitoring", firstBackup);
+    const listed = await server.app.inject({
+      method: "GET",
+      url: "/v1/quarantine",
+      headers: asAdmin(server),
+    });
+    expect(listed.json()).toEqual({ nodes: [primary] });
+    // Asked to move back, the service cannot go to the quarantined node.
+    await server.plane.components.services.failover("production_monitoring", primary);
+    const view = await servingFrom("production_monitoring", secondBackup);
+    expect(view.node).not.toBe(primary);
+
+    const released = await server.app.inject({
+      method: "POST",
+      url: `/v1/nodes/${primary}/unquarantine`,
+      headers: asAdmin(server),
+    });
+    expect(released.statusCode).toBe(200);
+    const again = await server.app.inject({
+      method: "POST",
+      url: `/v1/nodes/${primary}/unquarantine`,
+      headers: asAdmin(server),
+    });
+    expect(again.statusCode).toBe(404);
+    await server.plane.components.services.failover("production_monitoring", primary);
+    await servingFrom("production_monitoring", primary);
+  });
 });

@@ -5,6 +5,7 @@
 
 import type { FleetEvent, NodeRecord, ServiceView } from "../../api/contract.ts";
 import type {
+  AgentBackupMessage,
   AgentCommand,
   AgentServiceMessage,
   CommandResult,
@@ -38,6 +39,8 @@ import type { ServiceCatalog } from "./service-catalog.ts";
 
 /** The orchestrator's state in the store's documents. */
 export const failoverDocumentName = "failover";
+/** Quarantined nodes in the store's documents. */
+export const quarantineDocumentName = "quarantine";
 /** Unrouted services are placed, and step deadlines checked, this often. */
 export const reconcileIntervalMs = 500;
 /** After this long without its primary healthy, a service is placed wherever the plan allows. */
@@ -85,6 +88,8 @@ export class ServiceControl {
   #sentRoutes = "";
   readonly #instances = new Map<string, InstanceStatus[]>();
   readonly #proxyPorts = new Map<string, Record<string, number>>();
+  /** Nodes excluded from placement until an operator lifts the quarantine. */
+  #quarantined = new Set<string>();
   /** Failovers waiting for their end, by id (drills wait on them). */
   readonly #endWaiters = new Map<number, ((record: FailoverRecord) => void)[]>();
 
@@ -100,6 +105,10 @@ export class ServiceControl {
   /** Restores the persisted state, re-issues every running step, and starts reconciling. */
   async start(): Promise<void> {
     const { store, clock, options, logger } = this.#components;
+    const quarantined = await store.loadDocument(quarantineDocumentName);
+    if (quarantined !== undefined) {
+      this.#quarantined = new Set((JSON.parse(quarantined) as { nodes: string[] }).nodes);
+    }
     const saved = await store.loadDocument(failoverDocumentName);
     let snapshot: FailoverSnapshot | undefined;
     if (saved !== undefined) {
@@ -152,6 +161,41 @@ export class ServiceControl {
     );
   }
 
+  /**
+   * A node is quarantined (security): it takes no new service until released, and what runs
+   * there moves away now; its assignments shrink, so its agent, if still connected, stops them.
+   */
+  async quarantine(nodeId: string, reason: string): Promise<void> {
+    if (this.#quarantined.has(nodeId)) return;
+    this.#quarantined.add(nodeId);
+    await this.#saveQuarantine();
+    // The quarantine itself is a security event in the stream; the moves raise their own alerts.
+    this.#components.logger.error(
+      { node: nodeId, reason },
+      "node quarantined; its services move away",
+    );
+    this.#triggerForNode(nodeId, () => "planned");
+  }
+
+  /** Lifts a quarantine; says whether the node was quarantined. */
+  async release(nodeId: string): Promise<boolean> {
+    if (!this.#quarantined.delete(nodeId)) return false;
+    await this.#saveQuarantine();
+    this.#components.logger.warn({ node: nodeId }, "node released from quarantine");
+    return true;
+  }
+
+  quarantined(): string[] {
+    return [...this.#quarantined].sort();
+  }
+
+  async #saveQuarantine(): Promise<void> {
+    await this.#components.store.saveDocument(
+      quarantineDocumentName,
+      JSON.stringify({ nodes: this.quarantined() }),
+    );
+  }
+
   /** A node registered with a new incarnation: its agent restarted, so its instances are gone. */
   nodeRestarted(nodeId: string): void {
     this.#triggerForNode(nodeId, () => "node_failure");
@@ -172,7 +216,7 @@ export class ServiceControl {
   }
 
   /** A service message from an agent (already validated). */
-  agentMessage(nodeId: string, message: AgentServiceMessage): void {
+  agentMessage(nodeId: string, message: Exclude<AgentServiceMessage, AgentBackupMessage>): void {
     switch (message.type) {
       case "command-result": {
         this.#components.links.result(nodeId, message);
@@ -596,7 +640,7 @@ export class ServiceControl {
     const candidates: PlacementCandidate[] = [];
     for (const record of nodes.all()) {
       const status = nodes.status(record.id);
-      if (status === undefined) continue;
+      if (status === undefined || this.#quarantined.has(record.id)) continue;
       candidates.push({
         nodeId: record.id,
         status,
