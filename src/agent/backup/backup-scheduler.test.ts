@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
 import type { Logger } from "../../ports/logger.ts";
-import { BackupScheduler, type ScheduledJob } from "./backup-scheduler.ts";
+import { BackupScheduler, type LevelOutcome, type ScheduledJob } from "./backup-scheduler.ts";
 
 /** A clock that moves only when told; due timers run in time order. */
 class FakeClock implements Clock {
@@ -120,6 +120,81 @@ describe("BackupScheduler", () => {
     second.start();
     await clock.advance(2 * minuteMs);
     expect(runs.map((run) => run.split("@")[0])).toEqual(["EDGE_LOCAL", "EDGE_CLUSTER"]);
+    await second.close();
+  });
+
+  it("backs up once when levels are due together, copies to the others, and retries an offline tier's copy after a restart", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "edgeward-scheduler-"));
+    directories.push(directory);
+    const stateFile = join(directory, "schedule.json");
+    const clock = new FakeClock(1_000_000);
+    const events: string[] = [];
+    const offline = new Set(["REGIONAL"]);
+    const threeLevels: ScheduledJob[] = [
+      { policy: "p", level: "EDGE_LOCAL", intervalMs: 60 * minuteMs },
+      { policy: "p", level: "EDGE_CLUSTER", intervalMs: 60 * minuteMs },
+      { policy: "p", level: "REGIONAL", intervalMs: 60 * minuteMs },
+    ];
+    const make = () =>
+      new BackupScheduler(
+        { ...backupScheduleDefaults, stateFile, tickIntervalMs: 1_000 },
+        {
+          clock,
+          random: { nextFloat: () => 0 },
+          logger: silent,
+          run: (job) => {
+            events.push(`backup ${job.level}`);
+            return Promise.resolve();
+          },
+          runGroup: (policy, levels) => {
+            const [first, ...others] = levels;
+            events.push(`backup ${first ?? ""}`);
+            const outcomes: Record<string, LevelOutcome> = { [first ?? ""]: { ok: true } };
+            for (const level of others) {
+              if (offline.has(level)) {
+                outcomes[level] = {
+                  ok: false,
+                  error: `${level} is offline`,
+                  pendingCopy: { fromLevel: first ?? "", snapshotId: "s1", sinceMs: clock.nowMs() },
+                };
+              } else {
+                events.push(`copy s1 ${first ?? ""}->${level}`);
+                outcomes[level] = { ok: true };
+              }
+            }
+            expect(policy).toBe("p");
+            return Promise.resolve(outcomes);
+          },
+          copy: (pending) => {
+            if (offline.has(pending.level))
+              return Promise.reject(new Error(`${pending.level} is offline`));
+            events.push(`copy ${pending.snapshotId} ${pending.fromLevel}->${pending.level}`);
+            return Promise.resolve();
+          },
+        },
+      );
+    const first = make();
+    first.setJobs(threeLevels);
+    first.start();
+    await clock.advance(2 * minuteMs);
+    expect(events).toEqual(["backup EDGE_LOCAL", "copy s1 EDGE_LOCAL->EDGE_CLUSTER"]);
+    expect(first.pendingCopies()["p/REGIONAL"]).toMatchObject({
+      fromLevel: "EDGE_LOCAL",
+      snapshotId: "s1",
+    });
+    expect(first.state()["p/REGIONAL"]?.lastError).toBe("REGIONAL is offline");
+    await first.close();
+
+    // The pending copy survives a restart and is retried, not replaced by a new backup.
+    const second = make();
+    second.setJobs(threeLevels);
+    offline.clear();
+    events.length = 0;
+    second.start();
+    await clock.advance(minuteMs);
+    expect(events).toEqual(["copy s1 EDGE_LOCAL->REGIONAL"]);
+    expect(second.pendingCopies()).toEqual({});
+    expect(second.state()["p/REGIONAL"]?.lastError).toBeNull();
     await second.close();
   });
 });
