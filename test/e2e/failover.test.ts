@@ -3,21 +3,17 @@
 // first backup through a proxy on a surviving node; crash that one too: the second backup.
 // Restart the first: it comes back fenced, and no second instance ever runs.
 
-import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
 import type { DrillResult, ServiceView } from "../../src/api/contract.ts";
 import { fleetGet } from "./fleet-api.ts";
+import { LocalFleetHarness } from "./local-fleet-harness.ts";
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, "..", "..");
-const cli = join(root, "bin", "edgeward.js");
-const dir = mkdtempSync(join(tmpdir(), "edgeward-e2e-failover-"));
+const fleet = new LocalFleetHarness("edgeward-e2e-failover-");
+const { dir } = fleet;
+const edgeward = (...args: string[]) => fleet.edgeward(...args);
+const fleetFile = () => fleet.fleetFile();
 const service = "production_monitoring";
 const [primary, firstBackup, secondBackup] = [
   "factory-1-line-a-edge-1",
@@ -26,14 +22,6 @@ const [primary, firstBackup, secondBackup] = [
 ];
 /** The client's node: it survives every crash of this test. */
 const clientNode = "factory-1-warehouse-edge";
-
-function edgeward(...args: string[]) {
-  return run(process.execPath, [cli, ...args], { cwd: root, timeout: 90_000 });
-}
-
-function fleetFile(): FleetFile {
-  return JSON.parse(readFileSync(join(dir, "fleet.json"), "utf8")) as FleetFile;
-}
 
 async function serviceView(): Promise<ServiceView> {
   return fleetGet<ServiceView>(dir, `/v1/services/${service}`);
@@ -112,43 +100,15 @@ function serviceProcesses(): number[] {
   return found;
 }
 
-const startedGroups = new Set<number>();
-
 function crash(nodeId: string): void {
   const node = fleetFile().nodes.find((candidate) => candidate.id === nodeId);
   if (node === undefined) throw new Error(`no ${nodeId} in fleet.json`);
   process.kill(-node.pgid, "SIGKILL");
 }
 
-beforeAll(async () => {
-  await edgeward(
-    "up",
-    "examples/industrial-iot.yaml",
-    "--dir",
-    dir,
-    "--detach",
-    "--timeout",
-    "60s",
-  );
-  const fleet = fleetFile();
-  startedGroups.add(fleet.server.pgid);
-  for (const node of fleet.nodes) startedGroups.add(node.pgid);
-}, 120_000);
+beforeAll(() => fleet.up(), 120_000);
 
-afterAll(async () => {
-  try {
-    await edgeward("down", "--dir", dir);
-  } finally {
-    for (const pgid of startedGroups) {
-      try {
-        process.kill(-pgid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, 60_000);
+afterAll(() => fleet.down(), 60_000);
 
 describe("failover of a real service on a local fleet", () => {
   it("serves through one proxy address across two crashes, and never runs two instances", async () => {
@@ -186,7 +146,7 @@ describe("failover of a real service on a local fleet", () => {
     });
 
     await edgeward("node", "start", primary, "--dir", dir);
-    startedGroups.add(fleetFile().nodes.find((node) => node.id === primary)?.pgid ?? 0);
+    fleet.trackGroups();
     await waitFor(async () => {
       const node = await fleetGet<{ status: string }>(dir, `/v1/nodes/${primary}`);
       return node.status === "HEALTHY" ? node : undefined;

@@ -1,28 +1,15 @@
 // End to end on loopback: the industrial fleet as real processes, a real crash (kill -9 of a
 // node's process group), a graceful stop, and a restart.
 
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FleetEvent, NodeListResponse } from "../../src/api/contract.ts";
-import type { FleetFile } from "../../src/cli/local-fleet/fleet-file.ts";
 import { fleetGet } from "./fleet-api.ts";
+import { LocalFleetHarness } from "./local-fleet-harness.ts";
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, "..", "..");
-const cli = join(root, "bin", "edgeward.js");
-const dir = mkdtempSync(join(tmpdir(), "edgeward-e2e-"));
-
-function edgeward(...args: string[]) {
-  return run(process.execPath, [cli, ...args], { cwd: root, timeout: 90_000 });
-}
-
-function fleetFile(): FleetFile {
-  return JSON.parse(readFileSync(join(dir, "fleet.json"), "utf8")) as FleetFile;
-}
+const fleet = new LocalFleetHarness("edgeward-e2e-");
+const { dir } = fleet;
+const edgeward = (...args: string[]) => fleet.edgeward(...args);
+const fleetFile = () => fleet.fleetFile();
 
 async function nodes(): Promise<NodeListResponse["nodes"]> {
   const { stdout } = await edgeward("status", "--dir", dir, "--json");
@@ -42,39 +29,12 @@ async function waitForStatus(nodeId: string, status: string, timeoutMs = 15_000)
   throw new Error(`${nodeId} stayed ${seen}, expected ${status} within ${timeoutMs} ms`);
 }
 
-const startedGroups = new Set<number>();
-
 beforeAll(async () => {
-  const { stdout } = await edgeward(
-    "up",
-    "examples/industrial-iot.yaml",
-    "--dir",
-    dir,
-    "--detach",
-    "--timeout",
-    "60s",
-  );
-  const fleet = fleetFile();
-  startedGroups.add(fleet.server.pgid);
-  for (const node of fleet.nodes) startedGroups.add(node.pgid);
-  expect(stdout.trim()).toBe(fleet.server.url);
+  const stdout = await fleet.up();
+  expect(stdout.trim()).toBe(fleetFile().server.url);
 }, 120_000);
 
-afterAll(async () => {
-  try {
-    await edgeward("down", "--dir", dir);
-  } finally {
-    // Whatever `down` missed: only the groups this test started.
-    for (const pgid of startedGroups) {
-      try {
-        process.kill(-pgid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, 60_000);
+afterAll(() => fleet.down(), 60_000);
 
 describe("a local industrial fleet", () => {
   it("starts every node of the spec HEALTHY with measured usage", async () => {
@@ -103,7 +63,7 @@ describe("a local industrial fleet", () => {
 
     const { stdout } = await edgeward("node", "start", crashed.id, "--dir", dir);
     expect(stdout).toContain(`${crashed.id}: started`);
-    startedGroups.add(fleetFile().nodes.find((node) => node.id === crashed.id)?.pgid ?? 0);
+    fleet.trackGroups();
     await waitForStatus(crashed.id, "HEALTHY");
 
     const events = (await edgeward("events", "--dir", dir, "--json")).stdout
