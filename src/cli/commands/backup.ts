@@ -12,6 +12,7 @@ import type {
 } from "../../api/contract.ts";
 import { ApiClient, resolveServerUrl, type ServerSelection } from "../api-client.ts";
 import { formatBytes } from "../../runtime/backup/progress.ts";
+import { exitWith, processOutput, withServerOptions, type CommandOutput } from "../command-io.ts";
 
 /** Backups, restores and checks can take long: the CLI waits this long for the server. */
 export const backupRequestTimeoutMs = 60 * 60_000;
@@ -19,16 +20,6 @@ export const backupRequestTimeoutMs = 60 * 60_000;
 export const backupReadTimeoutMs = 10_000;
 
 const levels = ["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"] as const;
-
-export interface TextSink {
-  write(text: string): unknown;
-  isTTY?: boolean;
-}
-
-export interface CommandOutput {
-  stdout: TextSink;
-  stderr: TextSink;
-}
 
 /** The backup routes of the API, through the CLI's client (credentials, the fleet's CA). */
 export class BackupApi {
@@ -180,26 +171,10 @@ export async function verifyCommand(
   return answer.ok ? 0 : 1;
 }
 
-const processOutput: CommandOutput = { stdout: process.stdout, stderr: process.stderr };
-
-function withServerOptions(command: Command): Command {
-  return command
-    .option(
-      "--dir <dir>",
-      "find the server of the local fleet in this directory (default .edgeward)",
-    )
-    .option("--server <url>", "the server's URL (default: the local fleet, then $EDGEWARD_SERVER)");
-}
-
 function parseSnapshotId(value: string): string {
   if (!/^[0-9a-f]{8,64}$/.test(value))
     throw new InvalidArgumentError("expected a snapshot id (8 to 64 hex characters)");
   return value;
-}
-
-async function exitWith(run: () => Promise<number>): Promise<void> {
-  const code = await run();
-  if (code !== 0) process.exitCode = code;
 }
 
 const apiOf = (selection: ServerSelection) =>

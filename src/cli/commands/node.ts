@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { QuarantineListResponse } from "../../api/contract.ts";
 import { ApiClient, apiRequestTimeoutMs, resolveServerUrl } from "../api-client.ts";
+import { withServerOptions } from "../command-io.ts";
 import { defaultFleetDir } from "../local-fleet/fleet-file.ts";
 import { startNode, stopNode } from "../local-fleet/local-fleet.ts";
 
@@ -33,17 +34,14 @@ export function registerNodeCommands(program: Command): void {
       process.stdout.write(`${id}: started (pid ${started.pid}, ${started.url})\n`);
     });
 
-  node
-    .command("quarantined")
+  withServerOptions(node.command("quarantined"))
     .description(
       "Lists quarantined nodes: after repeated suspicious activity (failed authentications, " +
         "bad signatures, replays, impersonation) a node's credentials are revoked, its services " +
         "fail over elsewhere and it takes no new ones until released.",
     )
-    .option("--dir <dir>", "find the server of the local fleet in this directory", defaultFleetDir)
-    .option("--server <url>", "the server's URL (instead of --dir)")
     .option("--json", "print JSON")
-    .action(async (options: { dir: string; server?: string; json?: boolean }) => {
+    .action(async (options: { dir?: string; server?: string; json?: boolean }) => {
       const client = new ApiClient(resolveServerUrl(options));
       const { nodes } = await client.getJson<QuarantineListResponse>("/v1/quarantine");
       if (options.json === true) process.stdout.write(`${JSON.stringify({ nodes })}\n`);
@@ -53,18 +51,15 @@ export function registerNodeCommands(program: Command): void {
         );
     });
 
-  node
-    .command("unquarantine")
+  withServerOptions(node.command("unquarantine"))
     .description(
       "Releases a quarantined node: it may take services again and its suspicious-activity " +
         "count starts over. Its revoked credentials stay revoked: enrol it again with a new " +
         "join token (edgeward token join --node ID). Recorded in the ledger. Needs an admin credential.",
     )
     .argument("<id>", "node id")
-    .option("--dir <dir>", "find the server of the local fleet in this directory", defaultFleetDir)
-    .option("--server <url>", "the server's URL (instead of --dir)")
     .addHelpText("after", "\nExample:\n  edgeward node unquarantine factory-1-line-a-edge-1")
-    .action(async (id: string, options: { dir: string; server?: string }) => {
+    .action(async (id: string, options: { dir?: string; server?: string }) => {
       const client = new ApiClient(resolveServerUrl(options));
       await client.postJson(
         `/v1/nodes/${encodeURIComponent(id)}/unquarantine`,

@@ -17,8 +17,8 @@ import {
   servicesCommand,
   startProgress,
   waitForFailoverEnd,
-  type CommandOutput,
 } from "./services.ts";
+import type { CommandOutput } from "../command-io.ts";
 
 /** Polling on a fake clock: each sleep moves time on instead of waiting. */
 function fakeWait() {

@@ -25,17 +25,13 @@ import {
   renderServiceTable,
   summariseServices,
 } from "../service-table.ts";
-
-/** Where a command writes; `process.stdout`/`process.stderr` fit, and so does a test's buffer. */
-export interface TextSink {
-  write(text: string): unknown;
-  isTTY?: boolean;
-}
-
-export interface CommandOutput {
-  stdout: TextSink;
-  stderr: TextSink;
-}
+import {
+  exitWith,
+  processOutput,
+  withServerOptions,
+  type CommandOutput,
+  type TextSink,
+} from "../command-io.ts";
 
 /** `failover --wait` gives up after this long unless --timeout says otherwise. */
 export const failoverWaitDefaultMs = 120_000;
@@ -52,15 +48,6 @@ export const progressRedrawIntervalMs = 100;
 
 const serverSelectionHelp =
   "\nThe server is --server URL, else the local fleet in --dir (default .edgeward), else $EDGEWARD_SERVER.";
-
-function withServerOptions(command: Command): Command {
-  return command
-    .option(
-      "--dir <dir>",
-      "find the server of the local fleet in this directory (default .edgeward)",
-    )
-    .option("--server <url>", "the server's URL (default: the local fleet, then $EDGEWARD_SERVER)");
-}
 
 function parseListLimit(value: string): number {
   const number = Number(value);
@@ -281,16 +268,8 @@ export async function drillsCommand(
   return 0;
 }
 
-const processOutput: CommandOutput = { stdout: process.stdout, stderr: process.stderr };
-
 function clientFor(selection: ServerSelection): ApiClient {
   return new ApiClient(resolveServerUrl(selection));
-}
-
-/** Runs a command and sets the exit code it returns (errors go to main's handler). */
-async function exitWith(run: () => Promise<number>): Promise<void> {
-  const code = await run();
-  if (code !== 0) process.exitCode = code;
 }
 
 export function registerServiceCommands(program: Command): void {
