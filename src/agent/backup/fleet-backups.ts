@@ -33,8 +33,14 @@ import {
 import { DirectoryBlobStore } from "../../runtime/backup/directory-blob-store.ts";
 import type { RepositoryOptions } from "../../runtime/backup/repository.ts";
 import type { AgentRequestHandler } from "../agent-http.ts";
-import { BackupScheduler, type ScheduledJob } from "./backup-scheduler.ts";
+import {
+  BackupScheduler,
+  type LevelOutcome,
+  type PendingCopy,
+  type ScheduledJob,
+} from "./backup-scheduler.ts";
 import { stageSources, type StagedSource } from "./staging.ts";
+import type * as TierCopiesModule from "./tier-copies.ts";
 import type * as TierOperationsModule from "./tier-operations.ts";
 import type { TierContext } from "./tier-operations.ts";
 
@@ -104,6 +110,17 @@ export class FleetBackups {
             this.#backupLevel(job.policy, job.level as BackupLevelName),
           );
           if (report instanceof Error) throw report;
+        },
+        runGroup: async (policy, levels) => {
+          const outcomes = await this.#exclusive(() =>
+            this.#backupGroup(policy, levels as BackupLevelName[]),
+          );
+          if (outcomes instanceof Error) throw outcomes;
+          return outcomes;
+        },
+        copy: async (pending) => {
+          const outcome = await this.#exclusive(() => this.#copyPending(pending));
+          if (outcome instanceof Error) throw outcome;
         },
       },
     );
@@ -399,6 +416,150 @@ export class FleetBackups {
         return undefined;
       }
       send({ type: "backup-failed", policy: policyName, level, atMs, reason });
+      throw error;
+    }
+  }
+
+  /**
+   * Several levels of `policy` due at once: back up to the first tier that takes it (EDGE_LOCAL
+   * normally), then copy that snapshot to the others. A tier that cannot be reached gets a
+   * pending copy, which the scheduler retries; a tier with its own key ring is backed up directly.
+   */
+  async #backupGroup(
+    policyName: string,
+    levels: BackupLevelName[],
+  ): Promise<Record<string, LevelOutcome>> {
+    const order: BackupLevelName[] = ["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"];
+    const remaining = [...levels].sort((left, right) => order.indexOf(left) - order.indexOf(right));
+    const outcomes: Record<string, LevelOutcome> = {};
+    let source: BackupSnapshotReport | undefined;
+    while (source === undefined && remaining.length > 0) {
+      const level = remaining.shift() as BackupLevelName;
+      try {
+        source = await this.#backupLevel(policyName, level);
+        outcomes[level] = { ok: true };
+      } catch (error) {
+        outcomes[level] = { ok: false, error: (error as Error).message };
+      }
+    }
+    if (source === undefined) {
+      // Nothing of the policy lives here, or no tier took the backup: the others try on their own.
+      for (const level of remaining) {
+        const report = await this.#backupLevel(policyName, level).then(
+          () => ({ ok: true }) as const,
+          (error: unknown) => ({ ok: false, error: (error as Error).message }) as const,
+        );
+        outcomes[level] = report;
+      }
+      return outcomes;
+    }
+    for (const level of remaining) {
+      const pending = {
+        policy: policyName,
+        level,
+        fromLevel: source.level,
+        snapshotId: source.snapshotId,
+        sinceMs: source.atMs,
+      };
+      try {
+        await this.#copyPending(pending);
+        outcomes[level] = { ok: true };
+      } catch (error) {
+        const name = (error as Error).name;
+        if (name === "TierKeysDifferError") {
+          outcomes[level] = await this.#backupLevel(policyName, level).then(
+            () => ({ ok: true }) as const,
+            (backupError: unknown) =>
+              ({ ok: false, error: (backupError as Error).message }) as const,
+          );
+        } else if (name === "TierNotConfiguredError") {
+          outcomes[level] = { ok: true };
+        } else {
+          outcomes[level] = {
+            ok: false,
+            error: (error as Error).message,
+            pendingCopy: {
+              fromLevel: pending.fromLevel,
+              snapshotId: pending.snapshotId,
+              sinceMs: pending.sinceMs,
+            },
+          };
+        }
+      }
+    }
+    return outcomes;
+  }
+
+  /** Copies a snapshot of this node from one tier to another and reports it like a backup. */
+  async #copyPending(pending: PendingCopy): Promise<void> {
+    const { logger, send } = this.#components;
+    const level = pending.level as BackupLevelName;
+    const atMs = this.#components.clock.nowMs();
+    try {
+      const operations = await this.#ensureEngine();
+      const copies: typeof TierCopiesModule = await import("./tier-copies.ts");
+      const policy = this.#policies.find((candidate) => candidate.name === pending.policy);
+      if (policy === undefined) throw new Error(`unknown backup policy ${pending.policy}`);
+      const context = this.#context();
+      const to = this.#refOf(level, operations);
+      const result = await copies.copyBetweenTiers(
+        this.#refOf(pending.fromLevel as BackupLevelName, operations),
+        to,
+        context,
+        pending.snapshotId,
+      );
+      const dataTypes = result.paths.map((path) => path.split("/").pop() ?? path);
+      const services: Record<string, string> = {};
+      for (const dataType of dataTypes) {
+        const source = policy.sources[dataType];
+        if (source?.type === "service_data") services[dataType] = source.service;
+      }
+      const report: BackupSnapshotReport = {
+        snapshotId: result.snapshotId,
+        policy: policy.name,
+        level,
+        node: this.#options.nodeId,
+        holders: to.holders,
+        atMs: result.atMs,
+        durationMs: Math.round(result.durationMs),
+        sizeBytes: result.sizeBytes,
+        addedBytes: result.addedBytes,
+        filesNew: result.filesNew,
+        filesUnchanged: result.filesUnchanged,
+        dataTypes,
+        services,
+        encrypted: true,
+      };
+      send({ type: "backup-completed", snapshot: report });
+      logger.info(
+        {
+          policy: policy.name,
+          level,
+          from: pending.fromLevel,
+          snapshot: report.snapshotId.slice(0, 8),
+          blobsCopied: result.blobsCopied,
+        },
+        "snapshot copied",
+      );
+    } catch (error) {
+      const name = (error as Error).name;
+      const reason = (error as Error).message.slice(0, reasonCharactersMax);
+      if (name === "TierNotConfiguredError") {
+        const key = `${pending.policy}/${level}`;
+        if (!this.#notConfigured.has(key)) {
+          this.#notConfigured.add(key);
+          logger.warn({ policy: pending.policy, level }, reason);
+          send({ type: "backup-failed", policy: pending.policy, level, atMs, reason });
+        }
+      } else if (name !== "TierKeysDifferError") {
+        send({
+          type: "backup-failed",
+          policy: pending.policy,
+          level,
+          atMs,
+          reason: `copy of ${pending.fromLevel} snapshot ${pending.snapshotId.slice(0, 8)}: ${reason}`,
+        });
+      }
       throw error;
     }
   }

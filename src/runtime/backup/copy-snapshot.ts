@@ -41,6 +41,8 @@ export interface CopySnapshotResult {
 export interface CopySnapshotOptions {
   /** Called after each blob stored, e.g. to stop a copy in tests (throwing aborts it). */
   onBlobCopied?: (blobsCopied: number) => void;
+  /** Tags of the copy (the fleet's `level:<LEVEL>` names the destination); default: the source's. */
+  tags?: string[];
 }
 
 /** Whether two repositories can exchange blobs: the same blob-id key (the same fleet key ring). */
@@ -205,7 +207,10 @@ export async function copySnapshot(
         throw error;
       }
       await flushIndex();
-      result.snapshotId = await to.saveObject("snapshot", snapshot);
+      result.snapshotId = await to.saveObject("snapshot", {
+        ...snapshot,
+        ...(options.tags === undefined ? {} : { tags: options.tags }),
+      });
       result.durationMs = Date.now() - startMs;
       return result;
     }),

@@ -1,0 +1,110 @@
+// Copies a node's snapshot from one tier's repository to another's (docs/adr/0005-fleet-backups.md,
+// "Copies between tiers"): the source is read once by the backup, the other tiers get its blobs.
+// A destination created here shares the source's key ring, so sealed blobs move undecrypted.
+
+import type { BackupRepositoryRef } from "../../api/service-messages.ts";
+import { BackupError } from "../../core/backup/errors.ts";
+import {
+  copySnapshot,
+  initRepositoryLike,
+  sharesBlobIds,
+} from "../../runtime/backup/copy-snapshot.ts";
+import { openRepository } from "../../runtime/backup/repository.ts";
+import type { Repository } from "../../runtime/backup/repository.ts";
+import { BestEffortLockStore } from "./prefixed-blob-store.ts";
+import { TierUnavailableError, storeOf } from "./tier-operations.ts";
+import type { TierContext } from "./tier-operations.ts";
+
+/**
+ * The destination already holds a repository with its own key ring (created before copies
+ * existed, or by a direct backup): blobs cannot be copied, the caller backs up directly.
+ */
+export class TierKeysDifferError extends Error {
+  override readonly name = "TierKeysDifferError";
+}
+
+export interface TierCopyResult {
+  snapshotId: string;
+  atMs: number;
+  sizeBytes: number;
+  addedBytes: number;
+  filesNew: number;
+  filesUnchanged: number;
+  durationMs: number;
+  blobsCopied: number;
+  /** The snapshot's paths: the staged data types (`…/staging/<policy>/<data type>`). */
+  paths: string[];
+}
+
+function unavailable(ref: BackupRepositoryRef, error: unknown): Error {
+  if (error instanceof TierUnavailableError || error instanceof TierKeysDifferError) return error;
+  if (error instanceof BackupError && error.code !== "STORAGE_FAILED" && error.code !== "LOCKED")
+    return error;
+  return new TierUnavailableError(
+    `${ref.level} (${ref.owner}) is unavailable: ${(error as Error).message}`,
+  );
+}
+
+/** Copies `snapshotId` of `from` into `to` (this node's repositories), creating `to` if needed. */
+export async function copyBetweenTiers(
+  from: BackupRepositoryRef,
+  to: BackupRepositoryRef,
+  context: TierContext,
+  snapshotId: string,
+): Promise<TierCopyResult> {
+  const connections: { close(): void }[] = [];
+  try {
+    let source: Repository;
+    try {
+      source = await openRepository(
+        new BestEffortLockStore(storeOf(from, context, connections)),
+        context.targets.password,
+      );
+    } catch (error) {
+      throw unavailable(from, error);
+    }
+    let destination: Repository;
+    try {
+      const store = storeOf(to, context, connections);
+      destination = await openRepository(store, context.targets.password).catch(
+        async (error: unknown) => {
+          if (!(error instanceof BackupError) || error.code !== "REPOSITORY_NOT_FOUND") throw error;
+          return initRepositoryLike(
+            store,
+            context.targets.password,
+            source,
+            context.repositoryOptions,
+          );
+        },
+      );
+    } catch (error) {
+      throw unavailable(to, error);
+    }
+    if (!sharesBlobIds(source, destination))
+      throw new TierKeysDifferError(
+        `${to.level} (${to.owner}) has its own key ring; it is backed up directly`,
+      );
+    try {
+      const snapshot = await source.loadSnapshot(snapshotId);
+      const tags = snapshot.tags.map((tag) =>
+        tag.startsWith("level:") ? `level:${to.level}` : tag,
+      );
+      const result = await copySnapshot(source, destination, snapshotId, { tags });
+      return {
+        snapshotId: result.snapshotId,
+        atMs: snapshot.timeMs,
+        sizeBytes: snapshot.summary.bytesProcessed,
+        addedBytes: result.bytesCopied,
+        filesNew: snapshot.summary.filesNew + snapshot.summary.filesChanged,
+        filesUnchanged: snapshot.summary.filesUnmodified,
+        durationMs: result.durationMs,
+        blobsCopied: result.blobsCopied,
+        paths: snapshot.paths,
+      };
+    } catch (error) {
+      throw unavailable(to, error);
+    }
+  } finally {
+    for (const connection of connections) connection.close();
+  }
+}
