@@ -46,6 +46,7 @@ import {
   keysFromRing,
   seal,
   sealObject,
+  sealOverheadBytes,
   unseal,
   unsealObject,
   unwrapKeyRing,
@@ -193,6 +194,8 @@ interface ReadWindow {
   buffer?: Buffer;
   /** Callers holding a view of `bytes`: the buffer is not reused while there are any. */
   readers: number;
+  /** Dropped from the windows while read: its buffer is freed when the last reader ends. */
+  retired?: boolean;
 }
 
 /** Stores that can read a range into a caller's buffer, sparing an allocation per read. */
@@ -207,6 +210,12 @@ function isRangeReader(store: BlobStore): store is BlobStore & RangeReader {
 export class Repository {
   readonly index = new MasterIndex();
   private readonly readWindows: ReadWindow[] = [];
+  /**
+   * Buffers of dropped windows, for the next reads. With several files restored at once,
+   * reads overlap: a window dropped while another was being read used to lose its buffer,
+   * and every read allocated a new one (up to 8 MiB), 50 MiB of a restore's peak RSS.
+   */
+  private readonly spareWindowBuffers: Buffer[] = [];
   readonly chunkerParameters: ChunkerParameters;
 
   constructor(
@@ -322,7 +331,7 @@ export class Repository {
     try {
       return use(location, packName, sealed);
     } finally {
-      window.readers--;
+      if (--window.readers === 0 && window.retired === true) this.spareWindowBuffer(window);
     }
   }
 
@@ -359,21 +368,29 @@ export class Repository {
       Math.min(readWindowBytes, packSizeBytes - location.offsetBytes),
     );
     const packName = objectNames.pack(location.packId);
-    // Evict the oldest window no one is reading; its buffer takes the new window's bytes, so
-    // a restore allocates no buffer per read.
-    const evictedIndex = this.readWindows.findIndex((window) => window.readers === 0);
-    const evicted =
-      this.readWindows.length >= readWindowsMax && evictedIndex >= 0
-        ? this.readWindows.splice(evictedIndex, 1)[0]
-        : undefined;
     let window: ReadWindow;
-    if (isRangeReader(this.store) && lengthBytes <= readWindowBytes) {
-      const buffer = evicted?.buffer ?? Buffer.allocUnsafe(readWindowBytes);
-      const filled = await this.store.getRangeInto(
-        packName,
-        location.offsetBytes,
-        buffer.subarray(0, lengthBytes),
-      );
+    if (isRangeReader(this.store)) {
+      // The buffer of a dropped window takes the new window's bytes, so a restore allocates no
+      // buffer per read. A blob longer than a window (chunks go up to 8 MiB) gets a buffer that
+      // holds the largest data blob, kept and reused like the others.
+      const buffer =
+        this.takeSpareWindowBuffer(lengthBytes) ??
+        Buffer.allocUnsafe(
+          lengthBytes <= readWindowBytes
+            ? readWindowBytes
+            : Math.max(lengthBytes, this.config.chunkSizeBytesMax + sealOverheadBytes),
+        );
+      let filled: number;
+      try {
+        filled = await this.store.getRangeInto(
+          packName,
+          location.offsetBytes,
+          buffer.subarray(0, lengthBytes),
+        );
+      } catch (error) {
+        this.spareWindowBuffers.push(buffer);
+        throw error;
+      }
       window = {
         packId: location.packId,
         offsetBytes: location.offsetBytes,
@@ -385,10 +402,37 @@ export class Repository {
       const bytes = await this.store.getRange(packName, location.offsetBytes, lengthBytes);
       window = { packId: location.packId, offsetBytes: location.offsetBytes, bytes, readers: 0 };
     }
-    // Every window in use while this one was read: drop the oldest (its readers keep their view).
-    if (this.readWindows.length >= readWindowsMax) this.readWindows.shift();
     this.readWindows.push(window);
+    // Drop the oldest windows no one is reading first; one being read is dropped last, and its
+    // buffer is spared once its readers are done.
+    while (this.readWindows.length > readWindowsMax) {
+      const idleIndex = this.readWindows.findIndex((candidate) => candidate.readers === 0);
+      const [dropped] = this.readWindows.splice(Math.max(idleIndex, 0), 1);
+      if (dropped === undefined) break;
+      if (dropped.readers === 0) this.spareWindowBuffer(dropped);
+      else dropped.retired = true;
+    }
     return viewOf(window);
+  }
+
+  /** The smallest spare buffer of at least `lengthBytes`, taken from the spares. */
+  private takeSpareWindowBuffer(lengthBytes: number): Buffer | undefined {
+    let best = -1;
+    for (const [index, buffer] of this.spareWindowBuffers.entries())
+      if (
+        buffer.length >= lengthBytes &&
+        (best < 0 || buffer.length < (this.spareWindowBuffers[best] as Buffer).length)
+      )
+        best = index;
+    return best < 0 ? undefined : this.spareWindowBuffers.splice(best, 1)[0];
+  }
+
+  private spareWindowBuffer(window: ReadWindow): void {
+    const buffer = window.buffer;
+    if (buffer === undefined) return;
+    window.buffer = undefined;
+    // As many spares as windows: enough for the reads that overlap, a bound on the memory.
+    if (this.spareWindowBuffers.length < readWindowsMax) this.spareWindowBuffers.push(buffer);
   }
 
   async loadTree(id: string): Promise<Tree> {
