@@ -19,6 +19,10 @@ import type { CancelTimer, Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
 import { requestJson, type RequestJsonOptions } from "../runtime/http-json.ts";
 import { writeSecretFile } from "../runtime/security/certificate-authority.ts";
+import {
+  createPeerRequestSigner,
+  type PeerRequestSigner,
+} from "../runtime/security/peer-signing.ts";
 
 /** Enrolment and renewal requests give up after this long. */
 export const credentialRequestTimeoutMs = 10_000;
@@ -157,6 +161,11 @@ export class AgentCredentials {
       ...(this.token === undefined ? {} : { headers: { authorization: `Bearer ${this.token}` } }),
       ...(this.#caPem === undefined ? {} : { ca: this.#caPem }),
     };
+  }
+
+  /** Signs this node's requests to peers with its enrolled key (ADR 0006, "Peer requests"). */
+  peerRequestSigner(): PeerRequestSigner {
+    return createPeerRequestSigner(this.#nodeId, this.#privateKey, this.#clock);
   }
 
   /** Renews the credential at 2/3 of its life, and keeps doing so. */

@@ -23,6 +23,7 @@ import {
 } from "./backup/fleet-backups.ts";
 import { beginIncarnation } from "./agent-state.ts";
 import { createDataTransferHandler } from "./data-transfer/data-transfer-http.ts";
+import { PeerSecurity } from "./peer-security.ts";
 import { ServiceAgent } from "./service-agent.ts";
 import { ServiceSupervisor } from "./supervisor/service-supervisor.ts";
 import { noFaults, type FaultInjection } from "./fault-injector.ts";
@@ -78,6 +79,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     logger,
   });
   credentials.startRenewing();
+  const peerSecurity = new PeerSecurity(
+    { dataDir: options.dataDir, requiredUntilTold: credentials.token !== undefined },
+    {
+      clock,
+      logger,
+      sign: credentials.peerRequestSigner(),
+      report: (message) => link.channel?.send(message) ?? false,
+    },
+  );
 
   // The channel is created below; the supervisor and the service agent reach it through this.
   const link: { channel?: HeartbeatChannel } = {};
@@ -104,6 +114,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     logger,
     send: (message) => link.channel?.send(message) ?? false,
     restoreFromBackup: (service) => backups.restoreServiceData(service),
+    signPeerRequest: peerSecurity.sign,
   });
   const backups = new FleetBackups(
     {
@@ -129,6 +140,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         logDir: join(options.dataDir, "logs"),
       },
       send: (message) => link.channel?.send(message) ?? false,
+      peers: {
+        sign: peerSecurity.sign,
+        authorize: (request, bodySha256Header) => peerSecurity.authorize(request, bodySha256Header),
+      },
     },
   );
   const dataTransfer = createDataTransferHandler({
@@ -141,6 +156,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     },
     quiesce: (service) => supervisor.stop(service, Number.MAX_SAFE_INTEGER),
     logger,
+    authorize: (request) => peerSecurity.authorize(request),
   });
 
   const http = createAgentHttpServer({ nodeId: state.nodeId, incarnation: state.incarnation }, [
@@ -206,10 +222,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         logger.error({ reason }, "a newer process of this node is registered; stopping this one");
         resolveFenced(reason);
       },
-      onServiceMessage: (message) =>
-        message.type === "backup-policies" || message.type === "backup-command"
+      onServiceMessage: (message) => {
+        if (message.type === "peer-identities") {
+          peerSecurity.update(message);
+          return Promise.resolve();
+        }
+        return message.type === "backup-policies" || message.type === "backup-command"
           ? backups.handle(message)
-          : services.handle(message),
+          : services.handle(message);
+      },
     },
   );
   link.channel = channel;

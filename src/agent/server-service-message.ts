@@ -8,6 +8,7 @@ import type {
   ServerServiceMessage,
   ServiceDefinition,
 } from "../api/service-messages.ts";
+import { peerIdentitiesMax } from "../api/service-messages.ts";
 import { parseServerBackupMessage } from "./backup/backup-message-check.ts";
 
 /** Most services one message may define, route or assign. */
@@ -91,6 +92,10 @@ function isCommand(value: unknown): value is AgentCommand {
   }
 }
 
+/** An Ed25519 SPKI DER key in base64 is 60 characters; allow some room for other encodings. */
+const isPublicKey = (value: unknown): value is string =>
+  isText(value) && value.length > 0 && value.length <= 1_024 && /^[A-Za-z0-9+/]+=*$/.test(value);
+
 /** The message if it is a well-formed service message, else undefined. */
 export function parseServerServiceMessage(value: unknown): ServerServiceMessage | undefined {
   if (!isObject(value)) return undefined;
@@ -114,6 +119,15 @@ export function parseServerServiceMessage(value: unknown): ServerServiceMessage 
     case "backup-policies":
     case "backup-command":
       return parseServerBackupMessage(value);
+    case "peer-identities":
+      return typeof value["required"] === "boolean" &&
+        isObject(value["keys"]) &&
+        Object.keys(value["keys"]).length <= peerIdentitiesMax &&
+        Object.entries(value["keys"]).every(
+          ([nodeId, key]) => nodeId.length > 0 && nodeId.length <= 253 && isPublicKey(key),
+        )
+        ? (value as unknown as ServerServiceMessage)
+        : undefined;
     default:
       return undefined;
   }

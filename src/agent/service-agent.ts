@@ -35,6 +35,8 @@ export interface ServiceAgentComponents {
   restoreFromBackup?: (
     service: string,
   ) => Promise<{ ok: true; dataAgeMs: number; from: string } | { ok: false; problem: string }>;
+  /** Signature headers for data copies from peers (ADR 0006, "Peer requests"). */
+  signPeerRequest?: (request: { method: string; pathAndQuery: string }) => Record<string, string>;
 }
 
 export class ServiceAgent {
@@ -97,6 +99,9 @@ export class ServiceAgent {
       case "backup-policies":
       case "backup-command":
         // Fleet backups handle these (agent/main.ts routes them to FleetBackups).
+        return;
+      case "peer-identities":
+        // Peer request security handles these (agent/main.ts routes them to PeerSecurity).
         return;
     }
   }
@@ -178,6 +183,9 @@ export class ServiceAgent {
             quiesce: command.quiesce,
             targetDir: supervisor.dataDirOf(command.service),
             timeoutMs: dataPullIdleTimeoutMs,
+            ...(this.#components.signPeerRequest === undefined
+              ? {}
+              : { sign: this.#components.signPeerRequest }),
           });
           logger.info(
             { service: command.service, from: command.fromUrl, ...summary },

@@ -6,6 +6,7 @@ import {
   backupResultEntriesMax,
   commandMessageCharactersMax,
   type AgentBackupMessage,
+  type AgentSecurityMessage,
   instancesPerAgentMax,
   type AgentServiceMessage,
 } from "./service-messages.ts";
@@ -121,3 +122,17 @@ export const backupMessageTypes: ReadonlySet<string> = new Set([
   "backup-failed",
   "backup-command-result",
 ]);
+
+// ---- peer requests ---------------------------------------------------------------------------
+
+/** What an agent reports about refused peer requests; the channel routes these to security. */
+export const agentSecurityMessageSchema = z.strictObject({
+  type: z.literal("peer-request-rejected"),
+  reason: z.enum(["unsigned", "malformed", "unknown-node", "bad-signature", "stale", "replayed"]),
+  claimedNodeId: z.string().min(1).max(253).nullable(),
+  remoteAddress: z.string().max(64),
+  path: z.string().max(512),
+  atMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+}) satisfies z.ZodType<AgentSecurityMessage>;
+
+export const securityMessageTypes: ReadonlySet<string> = new Set(["peer-request-rejected"]);

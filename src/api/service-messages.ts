@@ -117,7 +117,8 @@ export type ServerServiceMessage =
   /** The whole routing table, after welcome and on every change; proxies switch at once. */
   | { type: "routes"; routes: Record<string, RouteEntry | null> }
   | { type: "command"; id: number; command: AgentCommand }
-  | ServerBackupMessage;
+  | ServerBackupMessage
+  | ServerSecurityMessage;
 
 /** Service messages an agent sends the server. */
 export type AgentServiceMessage =
@@ -128,7 +129,8 @@ export type AgentServiceMessage =
   | { type: "instance-failed"; service: string; generation: number; reason: string }
   /** The stable local port of each service's forwarding proxy on this agent, after welcome. */
   | { type: "proxies"; ports: Record<string, number> }
-  | AgentBackupMessage;
+  | AgentBackupMessage
+  | AgentSecurityMessage;
 
 /** Limits on what an agent reports, so one agent cannot flood the server. */
 export const instancesPerAgentMax = 256;
@@ -270,3 +272,35 @@ export type AgentBackupMessage =
 
 /** Snapshots or verify reports one command result may carry. */
 export const backupResultEntriesMax = 64;
+
+// ---- peer requests (docs/adr/0006-security-model.md, "Peer requests") ----------------------
+
+/** Most enrolled nodes one `peer-identities` message may carry. */
+export const peerIdentitiesMax = 20_000;
+
+/**
+ * The fleet's enrolled node keys, after welcome and whenever a node connects. Agents verify
+ * signed peer requests against them and cache them (0600) for when the server is unreachable.
+ * `required` is false on a server started with --open-access: peers then accept unsigned
+ * requests.
+ */
+export type ServerSecurityMessage = {
+  type: "peer-identities";
+  required: boolean;
+  /** node id -> its enrolled Ed25519 public key, SPKI DER in base64. */
+  keys: Record<string, string>;
+};
+
+export type PeerRejectionReason =
+  "unsigned" | "malformed" | "unknown-node" | "bad-signature" | "stale" | "replayed";
+
+/** An agent refused a peer request; the server turns it into a security event. */
+export type AgentSecurityMessage = {
+  type: "peer-request-rejected";
+  reason: PeerRejectionReason;
+  /** The node the request claimed to come from, if it named one. */
+  claimedNodeId: string | null;
+  remoteAddress: string;
+  path: string;
+  atMs: number;
+};

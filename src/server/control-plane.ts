@@ -1,6 +1,7 @@
 // The server's application service: registration, heartbeats and node queries, shared by the
 // HTTP routes and the agents' persistent channel so both behave the same.
 
+import type { ServerPeerRequests } from "./peer-requests.ts";
 import type { NodeMetrics, NodeView, RegisterRequest, RegisterResponse } from "../api/contract.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
@@ -32,6 +33,8 @@ export interface ControlPlaneComponents {
   backups?: BackupControl;
   /** The tamper-evident ledger: new nodes and new incarnations are recorded as enrolments. */
   ledger?: ServerLedger;
+  /** Signed peer requests: the enrolled keys pushed to agents, and refusals they report. */
+  peers?: ServerPeerRequests;
 }
 
 /** Registered nodes at most; registration beyond it is refused with 507. */

@@ -23,10 +23,7 @@ import { bootstrapAdminTtlMs, TokenService } from "../runtime/security/token-ser
 import { SqliteStore } from "../runtime/store/sqlite-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
 import type { BackupSpec } from "../core/spec/backup-schema.ts";
-import {
-  allowEveryRequest,
-  createBlobStoreHttpHandler,
-} from "../runtime/backup/blob-store-http-handler.ts";
+import { createBlobStoreHttpHandler } from "../runtime/backup/blob-store-http-handler.ts";
 import { DirectoryBlobStore } from "../runtime/backup/directory-blob-store.ts";
 import { buildApp } from "./app.ts";
 import { BackupControl, backupControlDefaults } from "./backup/backup-control.ts";
@@ -39,6 +36,7 @@ import { ServerLedger } from "./ledger/server-ledger.ts";
 import { registerLedgerRoutes } from "./routes/ledger.ts";
 import { registerQuarantineRoutes } from "./routes/quarantine.ts";
 import { ServerMetrics } from "./server-metrics.ts";
+import { ServerPeerRequests } from "./peer-requests.ts";
 import { ServerSecurity } from "./server-security.ts";
 import { AgentLinks } from "./services/agent-links.ts";
 import { AlertWebhook } from "./services/alert-webhook.ts";
@@ -164,27 +162,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       nodeOfService: (service) => services.resolve(service)?.nodeId ?? null,
     },
   );
-  // TODO(issue 5, security): authorize blob API requests with node tokens; allowed for now.
-  const blobApi =
-    options.blobDir === undefined
-      ? undefined
-      : createBlobStoreHttpHandler(new DirectoryBlobStore(options.blobDir), {
-          authorize: allowEveryRequest,
-        });
-  const plane = new ControlPlane({
-    clock,
-    logger,
-    directory,
-    detection,
-    events,
-    metrics,
-    declaredNodes: options.declaredNodes,
-    services,
-    links,
-    drills,
-    backups,
-    ledger,
-  });
   const securityOptions = options.security ?? serverSecurityDefaults;
   const tls: TlsMaterial | undefined = securityOptions.tls
     ? loadOrCreateCertificateAuthority(join(options.dataDir, "tls"), [options.host], clock.nowMs())
@@ -200,6 +177,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     spec: securityOptions.spec,
     enforce: securityOptions.enforce,
   });
+  // Agents sign their requests to the REGIONAL blob API with their enrolled keys (ADR 0006,
+  // "Peer requests"); the same keys are pushed to agents for their EDGE_CLUSTER shard APIs.
+  const peerRequests = new ServerPeerRequests(
+    { required: securityOptions.enforce },
+    { tokens, security, links, clock, logger },
+  );
   security.onNodeQuarantined((nodeId, reason) => {
     ledger.record({
       kind: "quarantine",
@@ -209,6 +192,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     services
       .quarantine(nodeId, reason)
       .catch((error: unknown) => logger.error({ err: error, node: nodeId }, "quarantine failed"));
+    // The node's credentials are revoked right after this listener: its key leaves the fleet's.
+    queueMicrotask(() => peerRequests.keysChanged());
+  });
+  const blobApi =
+    options.blobDir === undefined
+      ? undefined
+      : createBlobStoreHttpHandler(new DirectoryBlobStore(options.blobDir), {
+          authorize: (request) => peerRequests.authorizeBlobRequest(request),
+        });
+  const plane = new ControlPlane({
+    clock,
+    logger,
+    directory,
+    detection,
+    events,
+    metrics,
+    declaredNodes: options.declaredNodes,
+    services,
+    links,
+    drills,
+    backups,
+    ledger,
+    peers: peerRequests,
   });
   if (!securityOptions.enforce)
     logger.warn(

@@ -5,6 +5,7 @@
 // the EDGE_CLUSTER tier (a directory blob store under /v1/blobs).
 
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
 import { isAbsolute, join } from "node:path";
 import {
   backupScheduleDefaults,
@@ -28,6 +29,7 @@ import type { Logger } from "../../ports/logger.ts";
 import type { Random } from "../../ports/random.ts";
 import {
   allowEveryRequest,
+  contentSha256Header,
   createBlobStoreHttpHandler,
 } from "../../runtime/backup/blob-store-http-handler.ts";
 import { DirectoryBlobStore } from "../../runtime/backup/directory-blob-store.ts";
@@ -78,6 +80,14 @@ export interface FleetBackupsComponents {
   logger: Logger;
   services: BackedUpServices;
   send: (message: AgentServiceMessage) => boolean;
+  /**
+   * Signed peer requests (ADR 0006): signs this node's blob API requests and checks its peers'.
+   * Absent: unsigned requests, and every client may use this node's shard API (tests only).
+   */
+  peers?: {
+    sign: NonNullable<TierContext["signRequest"]>;
+    authorize: (request: IncomingMessage, bodySha256Header: string) => { ok: boolean };
+  };
 }
 
 type TierOperations = typeof TierOperationsModule;
@@ -125,9 +135,15 @@ export class FleetBackups {
       },
     );
     const shards = new DirectoryBlobStore(join(options.dataDir, "backups", "shards"));
-    // TODO(issue 5, security): authorize peers with their enrolment tokens; until then any
-    // client that reaches this listener may read and write shards (they are encrypted).
-    const handler = createBlobStoreHttpHandler(shards, { authorize: allowEveryRequest });
+    // Peers prove who they are with signed requests; a refused one is logged and reported by
+    // `peers` and answered 403 here.
+    const peers = components.peers;
+    const handler = createBlobStoreHttpHandler(shards, {
+      authorize:
+        peers === undefined
+          ? allowEveryRequest
+          : (request) => peers.authorize(request, contentSha256Header).ok,
+    });
     this.blobApi = (request, response) => {
       if (!handler.handles(request.url ?? "")) return false;
       handler(request, response);
@@ -250,6 +266,7 @@ export class FleetBackups {
       targets: this.#targets,
       repositoryOptions: this.#options.repositoryOptions ?? this.#defaultRepositoryOptions(),
       requestTimeoutMs: this.#options.requestTimeoutMs,
+      ...(this.#components.peers === undefined ? {} : { signRequest: this.#components.peers.sign }),
     };
   }
 

@@ -44,6 +44,12 @@ export interface TierContext {
   repositoryOptions: RepositoryOptions;
   /** Blob API requests to peers and the server give up after this long without progress. */
   requestTimeoutMs: number;
+  /** Signature headers for blob API requests (ADR 0006, "Peer requests"); absent: unsigned. */
+  signRequest?: (request: {
+    method: string;
+    pathAndQuery: string;
+    bodySha256: string | undefined;
+  }) => Record<string, string>;
 }
 
 /** Key material of repositories already opened: the password's scrypt runs once per repository. */
@@ -68,6 +74,16 @@ export function storeOf(
       baseUrl,
       requestTimeoutMs: context.requestTimeoutMs,
       retryCountMax: 1,
+      ...(context.signRequest === undefined
+        ? {}
+        : {
+            headers: (request) =>
+              context.signRequest?.({
+                method: request.method,
+                pathAndQuery: request.pathAndQuery,
+                bodySha256: request.contentSha256,
+              }) ?? {},
+          }),
     });
     opened.push(store);
     return store;

@@ -29,6 +29,13 @@ export interface DataTransferHandlerComponents {
   quiesce(service: string): Promise<void>;
   logger: Logger;
   limits?: DataArchiveLimits;
+  /**
+   * Decides who may copy data (signed peer requests, ADR 0006); absent: everyone (tests and
+   * callers that check elsewhere).
+   */
+  authorize?: (
+    request: IncomingMessage,
+  ) => { ok: true } | { ok: false; statusCode: 401 | 403; message: string };
 }
 
 /**
@@ -67,6 +74,16 @@ export function createDataTransferHandler(
     const quiesce = parseQuiesce(url.searchParams);
     if (typeof quiesce === "string") {
       sendError(response, 400, "bad_request", quiesce);
+      return true;
+    }
+    const authorization = components.authorize?.(incoming) ?? { ok: true };
+    if (!authorization.ok) {
+      sendError(
+        response,
+        authorization.statusCode,
+        authorization.statusCode === 401 ? "unauthorized" : "forbidden",
+        authorization.message,
+      );
       return true;
     }
     const dataDir = components.dataDirOf(service);
@@ -182,6 +199,8 @@ export interface PullServiceDataOptions {
   timeoutMs: number;
   limits?: DataArchiveLimits;
   clock?: Clock;
+  /** Signature headers for the request (this node's enrolled key); absent: unsigned. */
+  sign?: (request: { method: string; pathAndQuery: string }) => Record<string, string>;
 }
 
 export interface PullSummary {
@@ -206,7 +225,9 @@ export async function pullServiceData(options: PullServiceDataOptions): Promise<
   let timedOut = false;
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     const send = url.protocol === "https:" ? secureRequest : request;
-    const outgoing = send(url, { method: "GET", timeout: options.timeoutMs }, resolve);
+    const headers =
+      options.sign?.({ method: "GET", pathAndQuery: url.pathname + url.search }) ?? {};
+    const outgoing = send(url, { method: "GET", timeout: options.timeoutMs, headers }, resolve);
     outgoing.on("timeout", () => {
       timedOut = true;
       outgoing.destroy(

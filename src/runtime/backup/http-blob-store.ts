@@ -18,8 +18,15 @@ import type { Body } from "./spooled-body.ts";
 export interface HttpBlobStoreOptions {
   /** `http://host:port` or `https://…`; the API lives under /v1/blobs. */
   baseUrl: string;
-  /** Extra headers per request, e.g. `authorization` (the security issue supplies tokens). */
-  headers: () => Record<string, string>;
+  /**
+   * Extra headers per request, made for each attempt: agents sign peer requests here (ADR 0006,
+   * "Peer requests"; `contentSha256` is the body's hash a PUT sends, which the signature covers).
+   */
+  headers: (request: {
+    method: string;
+    pathAndQuery: string;
+    contentSha256: string | undefined;
+  }) => Record<string, string>;
   /** A request fails (and is retried) after this long without progress on its socket. */
   requestTimeoutMs: number;
   retryCountMax: number;
@@ -309,7 +316,14 @@ export class HttpBlobStore implements BlobStore {
           port: this.base.port === "" ? undefined : Number(this.base.port),
           method,
           path,
-          headers: { ...this.options.headers(), ...extra.headers },
+          headers: {
+            ...this.options.headers({
+              method,
+              pathAndQuery: path,
+              contentSha256: extra.headers?.[contentSha256Header],
+            }),
+            ...extra.headers,
+          },
         },
         (response) => {
           response.on("error", fail);

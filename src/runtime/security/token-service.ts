@@ -252,6 +252,31 @@ export class TokenService {
     await this.#save(documents.enrolments, this.#enrolments);
   }
 
+  /**
+   * The public key of every enrolled node whose credentials were not revoked since it enrolled
+   * (a quarantined node drops out until it enrols again): the peer identities agents verify.
+   */
+  enrolledKeys(): Record<string, string> {
+    const keys: Record<string, string> = {};
+    for (const nodeId of Object.keys(this.#enrolments)) {
+      const key = this.enrolledKeyOf(nodeId);
+      if (key !== undefined) keys[nodeId] = key;
+    }
+    return keys;
+  }
+
+  /** The enrolled key of a node that may act now (see `enrolledKeys`), SPKI DER in base64. */
+  enrolledKeyOf(nodeId: string): string | undefined {
+    const enrolment = this.enrolment(nodeId);
+    if (enrolment === undefined) return undefined;
+    const revokedAtMs = Object.hasOwn(this.#revocations.subjects, nodeId)
+      ? this.#revocations.subjects[nodeId]
+      : undefined;
+    return revokedAtMs !== undefined && revokedAtMs >= enrolment.enrolledAtMs
+      ? undefined
+      : enrolment.publicKey;
+  }
+
   enrolment(nodeId: string): Enrolment | undefined {
     return Object.hasOwn(this.#enrolments, nodeId) ? this.#enrolments[nodeId] : undefined;
   }

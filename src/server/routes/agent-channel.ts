@@ -8,8 +8,10 @@ import { z } from "zod";
 import { agentMessageSchema, nodeIdSchema, type ServerMessage } from "../../api/contract.ts";
 import {
   agentBackupMessageSchema,
+  agentSecurityMessageSchema,
   agentServiceMessageSchema,
   backupMessageTypes,
+  securityMessageTypes,
   serviceMessageTypes,
 } from "../../api/service-message-schemas.ts";
 import type { ServerServiceMessage } from "../../api/service-messages.ts";
@@ -101,6 +103,7 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
       services.agentConnected(nodeId);
       links.flushWaiting(nodeId);
       plane.components.backups?.agentConnected(nodeId);
+      plane.components.peers?.agentConnected(nodeId);
       send(socket, {
         type: "welcome",
         heartbeatIntervalMs: detection.options.heartbeatIntervalMs,
@@ -139,6 +142,18 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
             return;
           }
           plane.components.backups?.agentMessage(nodeId, backupMessage.data);
+          return;
+        }
+        if (typeof type === "string" && securityMessageTypes.has(type)) {
+          const securityMessage = agentSecurityMessageSchema.safeParse(parsed);
+          if (!securityMessage.success) {
+            send(socket, {
+              type: "error",
+              message: `invalid message: ${describeIssues(securityMessage.error)}`,
+            });
+            return;
+          }
+          plane.components.peers?.agentReported(nodeId, securityMessage.data);
           return;
         }
         if (typeof type === "string" && serviceMessageTypes.has(type)) {

@@ -89,8 +89,10 @@ export async function registerBlobRoutes(
       scope.route({
         method: ["GET", "HEAD", "PUT", "DELETE"],
         url,
-        // TODO(issue 5, security): agents need a node role that may write backups.
-        config: { access: { resource: "backups", action: "write" } },
+        // Public to the Bearer-token hook (rate limits still apply): agents prove who they
+        // are with signed peer requests, which the blob handler's authorize hook verifies
+        // against the enrolled node keys (ADR 0006, "Peer requests").
+        config: { access: { resource: "backups", action: "write", public: true } },
         handler,
       });
     }

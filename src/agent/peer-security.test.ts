@@ -1,0 +1,289 @@
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer, request as httpRequest, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { AgentSecurityMessage } from "../api/service-messages.ts";
+import type { Clock } from "../ports/clock.ts";
+import { silentLogger } from "../ports/logger.ts";
+import {
+  contentSha256Header,
+  createBlobStoreHttpHandler,
+} from "../runtime/backup/blob-store-http-handler.ts";
+import { DirectoryBlobStore } from "../runtime/backup/directory-blob-store.ts";
+import { HttpBlobStore } from "../runtime/backup/http-blob-store.ts";
+import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
+import { systemClock } from "../runtime/system-clock.ts";
+import {
+  createDataTransferHandler,
+  DataTransferError,
+  pullServiceData,
+} from "./data-transfer/data-transfer-http.ts";
+import { peerIdentitiesFileName, PeerSecurity } from "./peer-security.ts";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function scratch(): string {
+  const directory = mkdtempSync(join(tmpdir(), "edgeward-peer-"));
+  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+  return directory;
+}
+
+async function listen(server: Server): Promise<string> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+interface Node {
+  nodeId: string;
+  privateKey: KeyObject;
+  publicKey: string;
+}
+
+function node(nodeId: string): Node {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  return {
+    nodeId,
+    privateKey,
+    publicKey: publicKey.export({ type: "spki", format: "der" }).toString("base64"),
+  };
+}
+
+const offsetClock = (offsetMs: number): Clock => ({
+  nowMs: () => Date.now() + offsetMs,
+  schedule: (delayMs, callback) => systemClock.schedule(delayMs, callback),
+});
+
+const alpha = node("alpha");
+const beta = node("beta");
+const mallory = node("mallory"); // not enrolled
+
+/** An agent serving the data route and its shard API behind PeerSecurity. */
+async function startAgent(self: Node, options: { required: boolean; enrolled: Node[] }) {
+  const dataDir = scratch();
+  const servicesDir = join(dataDir, "services");
+  const reports: AgentSecurityMessage[] = [];
+  const security = new PeerSecurity(
+    { dataDir, requiredUntilTold: true },
+    {
+      clock: systemClock,
+      logger: silentLogger,
+      sign: createPeerRequestSigner(self.nodeId, self.privateKey, systemClock),
+      report: (message) => {
+        reports.push(message);
+        return true;
+      },
+    },
+  );
+  security.update({
+    type: "peer-identities",
+    required: options.required,
+    keys: Object.fromEntries(options.enrolled.map((known) => [known.nodeId, known.publicKey])),
+  });
+  const data = createDataTransferHandler({
+    dataDirOf: (service) => join(servicesDir, service),
+    quiesce: () => Promise.resolve(),
+    logger: silentLogger,
+    authorize: (request) => security.authorize(request),
+  });
+  const blobs = createBlobStoreHttpHandler(new DirectoryBlobStore(join(dataDir, "shards")), {
+    authorize: (request) => security.authorize(request, contentSha256Header).ok,
+  });
+  const server = createServer((request, response) => {
+    if (data(request, response)) return;
+    if (blobs.handles(request.url ?? "")) return blobs(request, response);
+    response.writeHead(404).end();
+  });
+  const url = await listen(server);
+  mkdirSync(join(servicesDir, "historian"), { recursive: true });
+  writeFileSync(join(servicesDir, "historian", "db.sqlite"), "rows");
+  return { url, dataDir, security, reports };
+}
+
+function pull(fromUrl: string, signer: Node | undefined, clock: Clock = systemClock) {
+  const targetDir = join(scratch(), "historian");
+  return pullServiceData({
+    fromUrl,
+    service: "historian",
+    quiesce: true,
+    targetDir,
+    timeoutMs: 5_000,
+    ...(signer === undefined
+      ? {}
+      : { sign: createPeerRequestSigner(signer.nodeId, signer.privateKey, clock) }),
+  }).then(() => readFileSync(join(targetDir, "db.sqlite"), "utf8"));
+}
+
+async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(DataTransferError);
+  return (error as DataTransferError).statusCode;
+}
+
+/** Sends a GET with exactly these headers (to replay a captured signature). */
+function rawGet(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(url, { method: "GET", headers }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    outgoing.on("error", reject);
+    outgoing.end();
+  });
+}
+
+describe("signed peer requests between agents", () => {
+  it("copies data between two agents when the request is signed by an enrolled node", async () => {
+    const source = await startAgent(alpha, { required: true, enrolled: [alpha, beta] });
+    expect(await pull(source.url, beta)).toBe("rows");
+    expect(source.reports).toEqual([]);
+  });
+
+  it("rejects unsigned, forged, impersonated, unknown, stale and replayed requests", async () => {
+    const source = await startAgent(alpha, { required: true, enrolled: [alpha, beta] });
+    expect(await refusal(pull(source.url, undefined))).toBe(401);
+    // Forged: mallory's key, claiming to be beta.
+    expect(await refusal(pull(source.url, { ...mallory, nodeId: "beta" }))).toBe(401);
+    // Impersonated: alpha's (enrolled) key signing as beta.
+    expect(await refusal(pull(source.url, { ...alpha, nodeId: "beta" }))).toBe(401);
+    // Not enrolled at all.
+    expect(await refusal(pull(source.url, mallory))).toBe(401);
+    // Stale: a sender whose clock is a minute behind.
+    expect(await refusal(pull(source.url, beta, offsetClock(-60_000)))).toBe(403);
+    // Replayed: the very same signed request, twice.
+    const path = "/v1/services/historian/data?quiesce=1";
+    const headers = createPeerRequestSigner(
+      beta.nodeId,
+      beta.privateKey,
+      systemClock,
+    )({
+      method: "GET",
+      pathAndQuery: path,
+    });
+    expect(await rawGet(`${source.url}${path}`, headers)).toBe(200);
+    expect(await rawGet(`${source.url}${path}`, headers)).toBe(403);
+    // A signature for another path does not open this one.
+    const other = createPeerRequestSigner(
+      beta.nodeId,
+      beta.privateKey,
+      systemClock,
+    )({
+      method: "GET",
+      pathAndQuery: "/v1/services/other/data",
+    });
+    expect(await rawGet(`${source.url}${path}`, other)).toBe(401);
+
+    expect(source.reports.map((report) => report.reason)).toEqual([
+      "unsigned",
+      "bad-signature",
+      "bad-signature",
+      "unknown-node",
+      "stale",
+      "replayed",
+      "bad-signature",
+    ]);
+    expect(source.reports[1]).toMatchObject({
+      type: "peer-request-rejected",
+      claimedNodeId: "beta",
+      path: "/v1/services/historian/data",
+      remoteAddress: "127.0.0.1",
+    });
+    expect(source.security.rejections).toMatchObject({
+      unsigned: 1,
+      "bad-signature": 3,
+      "unknown-node": 1,
+      stale: 1,
+      replayed: 1,
+    });
+  });
+
+  it("in an open fleet (--open-access) takes unsigned requests, but not wrong signatures", async () => {
+    const source = await startAgent(alpha, { required: false, enrolled: [alpha, beta] });
+    expect(await pull(source.url, undefined)).toBe("rows");
+    expect(await pull(source.url, beta)).toBe("rows");
+    // Agents of an open fleet never enrolled: their signatures name nodes nobody knows.
+    expect(await pull(source.url, mallory)).toBe("rows");
+    expect(await refusal(pull(source.url, { ...mallory, nodeId: "beta" }))).toBe(401);
+  });
+
+  it("caches the fleet's keys (0600) and uses them after a restart without the server", async () => {
+    const source = await startAgent(alpha, { required: true, enrolled: [alpha, beta] });
+    const cache = join(source.dataDir, peerIdentitiesFileName);
+    expect(statSync(cache).mode & 0o777).toBe(0o600);
+    const restarted = new PeerSecurity(
+      { dataDir: source.dataDir, requiredUntilTold: false },
+      {
+        clock: systemClock,
+        logger: silentLogger,
+        sign: createPeerRequestSigner("alpha", alpha.privateKey, systemClock),
+        report: () => false,
+      },
+    );
+    expect(restarted.required).toBe(true);
+    const headers = createPeerRequestSigner(
+      beta.nodeId,
+      beta.privateKey,
+      systemClock,
+    )({
+      method: "GET",
+      pathAndQuery: "/x",
+    });
+    const fake = { method: "GET", url: "/x", headers, socket: { remoteAddress: "127.0.0.1" } };
+    expect(restarted.authorize(fake as never).ok).toBe(true);
+  });
+
+  it("an enrolled agent that has heard nothing yet fails closed", () => {
+    const security = new PeerSecurity(
+      { dataDir: scratch(), requiredUntilTold: true },
+      {
+        clock: systemClock,
+        logger: silentLogger,
+        sign: createPeerRequestSigner("alpha", alpha.privateKey, systemClock),
+        report: () => false,
+      },
+    );
+    const fake = { method: "GET", url: "/x", headers: {}, socket: { remoteAddress: "127.0.0.1" } };
+    expect(security.authorize(fake as never)).toMatchObject({ ok: false, statusCode: 401 });
+  });
+
+  it("signs the EDGE_CLUSTER blob API: signed writes and reads pass, others get 403", async () => {
+    const holder = await startAgent(alpha, { required: true, enrolled: [alpha, beta] });
+    const signer = createPeerRequestSigner(beta.nodeId, beta.privateKey, systemClock);
+    const signed = new HttpBlobStore({
+      baseUrl: holder.url,
+      retryCountMax: 0,
+      headers: (request) =>
+        signer({
+          method: request.method,
+          pathAndQuery: request.pathAndQuery,
+          bodySha256: request.contentSha256,
+        }),
+    });
+    cleanups.push(() => signed.close());
+    await signed.put("data/ab/abcdef", new TextEncoder().encode("shard"));
+    expect(new TextDecoder().decode(await signed.get("data/ab/abcdef"))).toBe("shard");
+    expect(await signed.list("data/")).toEqual(["data/ab/abcdef"]);
+
+    const unsigned = new HttpBlobStore({ baseUrl: holder.url, retryCountMax: 0 });
+    cleanups.push(() => unsigned.close());
+    await expect(unsigned.get("data/ab/abcdef")).rejects.toThrow(/403|not allowed/);
+    await expect(unsigned.put("data/ab/other", new TextEncoder().encode("x"))).rejects.toThrow(
+      /403|not allowed/,
+    );
+    expect(holder.reports.map((report) => report.reason)).toEqual(["unsigned", "unsigned"]);
+  });
+});

@@ -1,0 +1,217 @@
+import { describe, expect, it } from "vitest";
+import { NonceCache } from "./nonce-cache.ts";
+import {
+  canonicalPeerRequest,
+  passesInOpenFleet,
+  peerHeaders,
+  statusOfPeerRejection,
+  verifyPeerRequest,
+  type PeerRejection,
+  type PeerVerification,
+} from "./peer-request.ts";
+
+// A fake signature scheme: the "signature" of a text with key K is `K:` + the text, base64.
+// The decision logic is what is under test here; real Ed25519 runs in the runtime's tests.
+const fakeSign = (text: string, key: string) => btoa(`${key}:${text}`);
+const fakeVerify = (text: string, signature: Uint8Array, key: string) =>
+  new TextDecoder().decode(signature) === `${key}:${text}`;
+
+const nowMs = 1_000_000;
+const keys: Record<string, string> = { "node-a": "key-a", "node-b": "key-b" };
+
+function verification(nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 })) {
+  return {
+    nowMs,
+    skewMs: 30_000,
+    publicKeyOf: (nodeId: string) => keys[nodeId],
+    verify: fakeVerify,
+    nonces,
+  } satisfies PeerVerification<string>;
+}
+
+interface Signed {
+  nodeId: string;
+  signingKey: string;
+  timestampMs: number;
+  nonce: string;
+  method: string;
+  path: string;
+  bodySha256: string | undefined;
+}
+
+function signedHeaders(overrides: Partial<Signed> = {}): Record<string, string> {
+  const request: Signed = {
+    nodeId: "node-a",
+    signingKey: "key-a",
+    timestampMs: nowMs,
+    nonce: "nonce-1",
+    method: "GET",
+    path: "/v1/services/db/data?quiesce=1",
+    bodySha256: undefined,
+    ...overrides,
+  };
+  return {
+    [peerHeaders.node]: request.nodeId,
+    [peerHeaders.timestamp]: String(request.timestampMs),
+    [peerHeaders.nonce]: request.nonce,
+    [peerHeaders.signature]: fakeSign(
+      canonicalPeerRequest({
+        method: request.method,
+        pathAndQuery: request.path,
+        timestampMs: request.timestampMs,
+        nonce: request.nonce,
+        nodeId: request.nodeId,
+        bodySha256: request.bodySha256,
+      }),
+      request.signingKey,
+    ),
+  };
+}
+
+const received = (
+  headers: Record<string, string | undefined>,
+  overrides: { method?: string; path?: string; bodySha256?: string } = {},
+) => ({
+  method: overrides.method ?? "GET",
+  pathAndQuery: overrides.path ?? "/v1/services/db/data?quiesce=1",
+  headers,
+  bodySha256: overrides.bodySha256,
+});
+
+describe("canonical peer request", () => {
+  it("is one field per line, version first, '-' for no body", () => {
+    expect(
+      canonicalPeerRequest({
+        method: "get",
+        pathAndQuery: "/v1/blobs/a?x=1",
+        timestampMs: 5,
+        nonce: "n",
+        nodeId: "node-a",
+        bodySha256: undefined,
+      }),
+    ).toBe("edgeward-peer-v1\nGET\n/v1/blobs/a?x=1\n5\nn\nnode-a\n-");
+    expect(
+      canonicalPeerRequest({
+        method: "PUT",
+        pathAndQuery: "/v1/blobs/a",
+        timestampMs: 5,
+        nonce: "n",
+        nodeId: "node-a",
+        bodySha256: "ab12",
+      }).endsWith("\nab12"),
+    ).toBe(true);
+  });
+});
+
+describe("verifying a peer request", () => {
+  it("accepts a request signed by the node it names", () => {
+    expect(verifyPeerRequest(received(signedHeaders()), verification())).toEqual({
+      ok: true,
+      nodeId: "node-a",
+    });
+  });
+
+  it("accepts a body whose hash was signed", () => {
+    const headers = signedHeaders({ method: "PUT", path: "/v1/blobs/x", bodySha256: "ff00" });
+    const verdict = verifyPeerRequest(
+      received(headers, { method: "PUT", path: "/v1/blobs/x", bodySha256: "ff00" }),
+      verification(),
+    );
+    expect(verdict.ok).toBe(true);
+  });
+
+  it.each<
+    [
+      string,
+      Record<string, string | undefined>,
+      ReturnType<typeof received>["bodySha256"],
+      PeerRejection,
+    ]
+  >([
+    ["unsigned", {}, undefined, "unsigned"],
+    [
+      "missing the signature",
+      { ...signedHeaders(), [peerHeaders.signature]: undefined },
+      undefined,
+      "malformed",
+    ],
+    [
+      "timestamp not a number",
+      { ...signedHeaders(), [peerHeaders.timestamp]: "soon" },
+      undefined,
+      "malformed",
+    ],
+    [
+      "signature not base64",
+      { ...signedHeaders(), [peerHeaders.signature]: "***" },
+      undefined,
+      "malformed",
+    ],
+    ["nonce too long", signedHeaders({ nonce: "n".repeat(300) }), undefined, "malformed"],
+    [
+      "unknown node",
+      signedHeaders({ nodeId: "node-z", signingKey: "key-z" }),
+      undefined,
+      "unknown-node",
+    ],
+    ["forged: wrong key", signedHeaders({ signingKey: "key-evil" }), undefined, "bad-signature"],
+    [
+      "impersonation: node B signing as A",
+      signedHeaders({ signingKey: "key-b" }),
+      undefined,
+      "bad-signature",
+    ],
+    [
+      "another path than signed",
+      signedHeaders({ path: "/v1/services/other/data" }),
+      undefined,
+      "bad-signature",
+    ],
+    ["another method than signed", signedHeaders({ method: "DELETE" }), undefined, "bad-signature"],
+    ["another body than signed", signedHeaders({ bodySha256: "aaaa" }), "bbbb", "bad-signature"],
+    ["31 s old", signedHeaders({ timestampMs: nowMs - 31_000 }), undefined, "stale"],
+    ["31 s in the future", signedHeaders({ timestampMs: nowMs + 31_000 }), undefined, "stale"],
+  ])("rejects a request %s", (_name, headers, bodySha256, reason) => {
+    const verdict = verifyPeerRequest(
+      received(headers, bodySha256 === undefined ? {} : { bodySha256 }),
+      verification(),
+    );
+    expect(verdict.ok ? "ok" : verdict.reason).toBe(reason);
+  });
+
+  it("accepts 30 s of skew either way", () => {
+    for (const timestampMs of [nowMs - 30_000, nowMs + 30_000])
+      expect(
+        verifyPeerRequest(
+          received(signedHeaders({ timestampMs, nonce: `n${timestampMs}` })),
+          verification(),
+        ).ok,
+      ).toBe(true);
+  });
+
+  it("rejects a replay, and a forgery does not use up the genuine nonce", () => {
+    const nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 });
+    const forged = signedHeaders({ signingKey: "key-evil", nonce: "shared" });
+    const genuine = signedHeaders({ nonce: "shared" });
+    expect(verifyPeerRequest(received(forged), verification(nonces)).ok).toBe(false);
+    expect(verifyPeerRequest(received(genuine), verification(nonces)).ok).toBe(true);
+    const replay = verifyPeerRequest(received(genuine), verification(nonces));
+    expect(replay.ok ? "ok" : replay.reason).toBe("replayed");
+  });
+
+  it("an open fleet lets only unsigned requests and never-enrolled nodes through", () => {
+    expect(
+      (
+        ["unsigned", "malformed", "unknown-node", "bad-signature", "stale", "replayed"] as const
+      ).filter(passesInOpenFleet),
+    ).toEqual(["unsigned", "unknown-node"]);
+  });
+
+  it("maps rejections to 401 (not proven) or 403 (proven but refused)", () => {
+    expect(statusOfPeerRejection("unsigned")).toBe(401);
+    expect(statusOfPeerRejection("bad-signature")).toBe(401);
+    expect(statusOfPeerRejection("unknown-node")).toBe(401);
+    expect(statusOfPeerRejection("replayed")).toBe(403);
+    expect(statusOfPeerRejection("stale")).toBe(403);
+  });
+});

@@ -1,0 +1,210 @@
+// A secure fleet (credentials enforced) in one process: the server pushes the enrolled node
+// keys to its agents, which cache them; backups into EDGE_CLUSTER (agent to agent) and
+// REGIONAL (agent to server) run with signed requests; unsigned and forged requests to either
+// are refused and become security events.
+
+import { createPrivateKey, generateKeyPairSync } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import type { BackupRunResponse, FleetEvent } from "../api/contract.ts";
+import { startAgent, type RunningAgent } from "../agent/main.ts";
+import { peerIdentitiesFileName } from "../agent/peer-security.ts";
+import { backupScheduleDefaults } from "../core/backup/fleet-schedule.ts";
+import { detectorOptionsFor } from "../core/membership/detector-options.ts";
+import type { BackupSpec } from "../core/spec/backup-schema.ts";
+import { testingRepositoryOptions } from "../runtime/backup/testing.ts";
+import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
+import { MemoryStore } from "../runtime/store/memory-store.ts";
+import { systemClock } from "../runtime/system-clock.ts";
+import { startServer, type RunningServer } from "./main.ts";
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const logger = pino({ level: process.env["DEBUG_PEER_TEST"] === undefined ? "silent" : "info" });
+
+const backupSpec: BackupSpec = {
+  tiers: { edgeCluster: { dataShards: 1, parityShards: 1 }, regional: {} },
+  policies: [
+    {
+      name: "plant_data",
+      dataTypes: ["configuration"],
+      sources: { configuration: { type: "configuration" } },
+      levels: [
+        { level: "EDGE_LOCAL", intervalSeconds: 300, retentionDays: 7 },
+        { level: "EDGE_CLUSTER", intervalSeconds: 1_800, retentionDays: 30 },
+        { level: "REGIONAL", intervalSeconds: 3_600, retentionDays: 365 },
+      ],
+      encryptionRequired: true,
+    },
+  ],
+};
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadlineMs = Date.now() + 20_000;
+  while (!(await condition())) {
+    if (Date.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function rawGet(url: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(url, { method: "GET", headers }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    outgoing.on("error", reject);
+    outgoing.end();
+  });
+}
+
+async function secureFleet(nodeIds: readonly string[]) {
+  const root = mkdtempSync(join(tmpdir(), "edgeward-peer-requests-"));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const server: RunningServer = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: join(root, "server"),
+    detection: detectorOptionsFor("lan", { startupGraceMs: 0 }),
+    logger,
+    store: new MemoryStore(),
+    security: { tls: false, enforce: true },
+    backup: backupSpec,
+    blobDir: join(root, "regional"),
+  });
+  cleanups.push(() => server.close());
+  const admin = { authorization: `Bearer ${server.adminToken}` };
+  const agents = new Map<string, RunningAgent & { dataDir: string }>();
+  for (const nodeId of nodeIds) {
+    const dataDir = join(root, nodeId);
+    mkdirSync(dataDir, { recursive: true });
+    const join_ = await server.app.inject({
+      method: "POST",
+      url: "/v1/tokens/join",
+      headers: admin,
+      payload: { nodeId },
+    });
+    expect(join_.statusCode, join_.body).toBe(200);
+    const agent = await startAgent({
+      nodeId,
+      serverUrl: server.url,
+      dataDir,
+      listenHost: "127.0.0.1",
+      listenPort: 0,
+      logger,
+      joinToken: join_.json<{ token: string }>().token,
+      backups: {
+        schedule: { ...backupScheduleDefaults, jitterMsMax: 0, tickIntervalMs: 3_600_000 },
+        repositoryOptions: testingRepositoryOptions,
+      },
+    });
+    agents.set(nodeId, { ...agent, dataDir });
+    cleanups.push(() => agent.stop(false));
+  }
+  const { links } = server.plane.components;
+  await waitFor(() => nodeIds.every((nodeId) => links.connected(nodeId)), "agents to connect");
+  const events: FleetEvent[] = [];
+  cleanups.push(server.plane.components.events.subscribe((event) => events.push(event)));
+  return { root, server, agents, admin, events };
+}
+
+describe("signed peer requests in a secure fleet", () => {
+  it("pushes and caches the fleet's keys, backs up over signed requests, refuses the rest", async () => {
+    const nodeIds = ["edge-a", "edge-b", "edge-c"];
+    const { server, agents, admin, events } = await secureFleet(nodeIds);
+
+    // Every agent learns every enrolled key, and keeps them in a 0600 file.
+    for (const agent of agents.values()) {
+      const cache = join(agent.dataDir, peerIdentitiesFileName);
+      await waitFor(() => {
+        if (!existsSync(cache)) return false;
+        const cached = JSON.parse(readFileSync(cache, "utf8")) as {
+          required: boolean;
+          keys: Record<string, string>;
+        };
+        return cached.required && nodeIds.every((nodeId) => nodeId in cached.keys);
+      }, `the keys on ${agent.url}`);
+    }
+
+    // EDGE_CLUSTER (agent to agent) and REGIONAL (agent to server) with signed requests.
+    const run = await server.app.inject({
+      method: "POST",
+      url: "/v1/backups/run",
+      headers: admin,
+      payload: { policy: "plant_data", node: "edge-a" },
+    });
+    expect(run.statusCode, run.body).toBe(200);
+    const result = run.json<BackupRunResponse>().results[0];
+    expect(result?.message ?? null).toBeNull();
+    expect(result?.snapshots.map((snapshot) => snapshot.level)).toEqual([
+      "EDGE_LOCAL",
+      "EDGE_CLUSTER",
+      "REGIONAL",
+    ]);
+
+    // An agent's data route: a forged request is refused and reported to the server, which
+    // makes it a security event of the client's address (never of the node it claimed to be).
+    const { privateKey: strangerKey } = generateKeyPairSync("ed25519");
+    const edgeB = agents.get("edge-b");
+    if (edgeB === undefined) throw new Error("no edge-b");
+    const dataPath = "/v1/services/anything/data";
+    const forgedData = createPeerRequestSigner(
+      "edge-a",
+      strangerKey,
+      systemClock,
+    )({
+      method: "GET",
+      pathAndQuery: dataPath,
+    });
+    expect(await rawGet(`${edgeB.url}${dataPath}`, forgedData)).toBe(401);
+    const securityEvents = () =>
+      events
+        .filter((event) => event.type === "security.event")
+        .map((event) => JSON.stringify(event));
+    await waitFor(
+      () => securityEvents().some((event) => /node edge-b refused a peer request/.test(event)),
+      "the agent's report to become a security event",
+    );
+    expect(securityEvents().find((event) => /edge-b refused/.test(event))).toMatch(
+      /"source":"ip:127\.0\.0\.1"/,
+    );
+
+    // The server's REGIONAL blob API: unsigned and forged requests are refused; a genuine one
+    // (edge-a's own key, from its data dir) passes once, and its replay is refused.
+    const listing = "/v1/blobs?prefix=nodes/";
+    expect(await rawGet(`${server.url}${listing}`)).toBe(403);
+    const forged = createPeerRequestSigner(
+      "edge-a",
+      strangerKey,
+      systemClock,
+    )({
+      method: "GET",
+      pathAndQuery: listing,
+    });
+    expect(await rawGet(`${server.url}${listing}`, forged)).toBe(403);
+    const edgeA = agents.get("edge-a");
+    if (edgeA === undefined) throw new Error("no edge-a");
+    const edgeAKey = createPrivateKey(readFileSync(join(edgeA.dataDir, "node.key")));
+    const genuine = createPeerRequestSigner(
+      "edge-a",
+      edgeAKey,
+      systemClock,
+    )({
+      method: "GET",
+      pathAndQuery: listing,
+    });
+    expect(await rawGet(`${server.url}${listing}`, genuine)).toBe(200);
+    expect(await rawGet(`${server.url}${listing}`, genuine)).toBe(403);
+    await waitFor(
+      () => securityEvents().some((event) => /blob API request refused \(replayed\)/.test(event)),
+      "the replay to become a security event",
+    );
+  }, 60_000);
+});
