@@ -3,9 +3,9 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { createChunkerParameters } from "../../core/backup/chunker.ts";
+import { sealBlob } from "./blob-codec.ts";
 import { ChunkReadBuffer, forEachChunk } from "./content-saver.ts";
 import { BlobCompressor, computeBlobId, keysFromRing } from "./crypto.ts";
-import { sealBlobSliced } from "./pack-blob-slices.ts";
 import type { ChunkWorkerData, ToMain, ToWorker } from "./worker-content-saver.ts";
 
 const data = workerData as ChunkWorkerData;
@@ -21,7 +21,7 @@ const knownBlobIds = new Set(data.knownBlobIds);
 let bytesInFlight = 0;
 let creditWaiter: (() => void) | undefined;
 let queue: Promise<void> = Promise.resolve();
-/** Below this a copy is cheaper than detaching a buffer (cipher output comes in 64 KiB parts). */
+/** Below this a copy is cheaper than detaching a buffer. */
 const transferBytesMin = 4096;
 
 function send(message: ToMain, transfer: ArrayBuffer[] = []): void {
@@ -57,7 +57,7 @@ async function saveFile(requestId: number, path: string): Promise<void> {
         content.push(id);
         if (knownBlobIds.has(id)) return;
         knownBlobIds.add(id);
-        const blob = sealBlobSliced(keys, compressor, "data", chunk, id);
+        const blob = sealBlob(keys, compressor, "data", chunk, id);
         // Bounded memory: wait for the main thread to store earlier blobs before sending more
         // (one blob always goes, however large).
         while (bytesInFlight > 0 && bytesInFlight + blob.entry.lengthBytes > data.bytesInFlightMax)

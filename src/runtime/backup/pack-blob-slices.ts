@@ -1,29 +1,22 @@
-// Sealing and opening data blobs through fixed-size slices: byte for byte the format of
-// `sealBlob` and `openBlob` (AES-256-GCM over the whole body, one nonce and one tag), but the
-// cipher's output comes in 64 KiB buffers instead of one buffer as large as the blob.
-//
-// Why: Node 20 cannot encrypt or decrypt into an existing buffer, so each blob left a fresh
-// buffer of up to 8 MiB. glibc serves such sizes from mmap at first, but the first one freed
-// raises its mmap threshold to that size, and from then on every blob's buffer came from the
-// malloc arenas of the thread that made it, which fragmented and never shrank: 40 MiB of a
-// backup's and 30 MiB of a restore's peak RSS. Buffers of one small size are reused from the
-// arena's free lists instead.
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+// Opening data blobs through fixed-size slices: the format of `openBlob` (AES-256-GCM over
+// the whole body, one nonce and one tag), but the decipher's output comes in 64 KiB buffers
+// copied into one reused buffer, instead of one new buffer as large as the blob. Node 20
+// cannot decrypt into an existing buffer; small young buffers are freed by the young-
+// generation collections restore asks for (garbage-budget.ts), large ones were old by the
+// time V8 collected them for external memory pressure (with the collections, a restore's
+// peak RSS went from 173 to 153 MiB on the 1 GiB benchmark dataset).
+import { createDecipheriv } from "node:crypto";
 import { CorruptObjectError } from "../../core/backup/errors.ts";
 import { blobTypes } from "../../core/backup/blob-types.ts";
 import type { BlobType, IndexedBlob } from "../../core/backup/objects.ts";
 import { bytesFromHex } from "../../core/backup/pack-format.ts";
-import type { SealedBlob } from "./blob-codec.ts";
-import { sealBlob } from "./blob-codec.ts";
 import { computeBlobId, decompressBlob, encryptionKey, sealOverheadBytes } from "./crypto.ts";
-import type { BlobCompressor, Keys } from "./crypto.ts";
+import type { Keys } from "./crypto.ts";
 
 const nonceBytes = 12;
 const tagBytes = 16;
 /** Cipher output per call: below glibc's initial mmap threshold (128 KiB), one size class. */
 export const sliceBytes = 64 * 1024;
-/** Below this a blob is sealed in one piece (no large buffer to avoid). */
-const slicedBytesMin = 2 * sliceBytes;
 /** Bounds what opening one blob allocates, as `openBlob` does. */
 const blobRawBytesMax = 256 * 1024 * 1024;
 
@@ -33,43 +26,6 @@ function blobAssociatedData(type: BlobType, id: string): Buffer {
   associatedData[0] = blobTypes.indexOf(type);
   associatedData.set(bytesFromHex(id), 1);
   return associatedData;
-}
-
-/** `sealBlob`, with the encrypted body as 64 KiB parts (nonce first, tag last). */
-export function sealBlobSliced(
-  keys: Keys,
-  compressor: BlobCompressor,
-  type: BlobType,
-  plaintext: Uint8Array,
-  knownId?: string,
-): SealedBlob {
-  const id = knownId ?? computeBlobId(keys, plaintext);
-  if (plaintext.length < slicedBytesMin) return sealBlob(keys, compressor, type, plaintext, id);
-  const compressed = compressor.compress(plaintext);
-  const body = compressed ?? plaintext;
-  const nonce = randomBytes(nonceBytes);
-  const cipher = createCipheriv(
-    "aes-256-gcm",
-    encryptionKey(keys, keys.currentGeneration, "blob"),
-    nonce,
-  );
-  cipher.setAAD(blobAssociatedData(type, id));
-  const parts: Uint8Array[] = [nonce];
-  for (let offset = 0; offset < body.length; offset += sliceBytes)
-    parts.push(cipher.update(body.subarray(offset, Math.min(offset + sliceBytes, body.length))));
-  cipher.final();
-  parts.push(cipher.getAuthTag());
-  return {
-    entry: {
-      id,
-      type,
-      lengthBytes: body.length + sealOverheadBytes,
-      rawLengthBytes: plaintext.length,
-      compressed: compressed !== undefined,
-      keyGeneration: keys.currentGeneration,
-    },
-    parts,
-  };
 }
 
 /**
