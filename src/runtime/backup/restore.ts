@@ -2,10 +2,10 @@
 // blob is authenticated and its id re-computed before its bytes are written, and a file
 // reaches its final name only once all of it has been verified.
 import { chmod, lchown, lutimes, mkdir, symlink, unlink, utimes } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createPathFilter } from "../../core/backup/snapshot-selection.ts";
 import type { FileNode, TreeNode } from "../../core/backup/objects.ts";
-import { BlobOpenBuffers, openBlobSliced } from "./pack-blob-slices.ts";
+import { openBlob } from "./blob-codec.ts";
 import { withLock } from "./lock.ts";
 import {
   discardPartialFile,
@@ -46,6 +46,8 @@ const filesInFlightMax = 4;
 /** Decrypted bytes (garbage once written) between collections of the young generation. */
 const garbageBytesMax = 16 * 1024 * 1024;
 
+type PlannedEntry = { node: TreeNode; targetPath: string };
+
 export async function restore(
   repository: Repository,
   options: RestoreOptions,
@@ -54,88 +56,24 @@ export async function restore(
     await repository.loadIndex();
     const snapshot = await repository.loadSnapshot(options.snapshotId);
     const filter = createPathFilter(options.includes ?? []);
-    // A first walk authenticates every tree before any write and counts the totals for the
-    // progress bar; it keeps nothing else. The second walk restores directory by directory,
-    // so memory holds one tree per level, not every node of the snapshot (a plan of 10,000
-    // files was a third of the main thread's heap). Trees are small: reading them twice costs
-    // a few milliseconds per thousand files.
-    const progress: RestoreProgress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
-    const count = async (treeId: string, snapshotPath: string): Promise<void> => {
-      for (const node of (await repository.loadTree(treeId)).nodes) {
-        const childSnapshotPath = `${snapshotPath}/${node.name}`;
-        if (node.type === "directory") {
-          if (filter.mayIncludeBelow(childSnapshotPath))
-            await count(node.subtree, childSnapshotPath);
-        } else if (node.type === "file" && filter.includes(childSnapshotPath)) {
-          progress.filesTotal++;
-          progress.bytesTotal += node.sizeBytes;
-        }
-      }
-    };
-    await count(snapshot.tree, "");
-    await mkdir(options.targetDirectory, { recursive: true });
-
-    const result: RestoreResult = {
-      filesRestored: 0,
-      directoriesRestored: 0,
-      symlinksRestored: 0,
-      bytesRestored: 0,
-    };
-    // One decryption and one decompression buffer for all files: a blob is decoded and
-    // written without an await in between, so no other file can use them meanwhile.
-    const buffers = new BlobOpenBuffers(repository.config.chunkSizeBytesMax);
-    const garbage = new GarbageBudget(garbageBytesMax);
-    const onBytes = (bytes: number) => {
-      progress.bytesDone += bytes;
-      options.onProgress?.(progress);
-    };
-    const restoreFiles = async (files: ReadonlyArray<{ node: FileNode; targetPath: string }>) => {
-      let next = 0;
-      let failed = false;
-      const restoreNextFiles = async (): Promise<void> => {
-        while (next < files.length && !failed) {
-          const file = files[next++] as { node: FileNode; targetPath: string };
-          await restoreFile(repository, file.node, file.targetPath, buffers, garbage, onBytes);
-          progress.filesDone++;
-          options.onProgress?.(progress);
-        }
-      };
-      // On the first failure the others stop and clean up before the error is reported.
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: Math.min(filesInFlightMax, files.length) }, () =>
-          restoreNextFiles().catch((error: unknown) => {
-            failed = true;
-            throw error;
-          }),
-        ),
-      );
-      for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
-      result.filesRestored += files.length;
-    };
-
-    /** Restores what the filter selects below one directory; its own metadata is the caller's. */
-    const restoreTree = async (
+    // Plan first: totals for the progress bar, and every tree authenticated before any write.
+    const directories: PlannedEntry[] = [];
+    const files: Array<{ node: FileNode; targetPath: string }> = [];
+    const symlinks: PlannedEntry[] = [];
+    const plan = async (
       treeId: string,
       snapshotPath: string,
       targetPath: string,
     ): Promise<void> => {
-      const files: Array<{ node: FileNode; targetPath: string }> = [];
-      const symlinks: Array<{ node: TreeNode; targetPath: string }> = [];
-      const subdirectories: Array<{ node: TreeNode & { subtree: string }; included: boolean }> =
-        [];
-      let created = false;
-      // Every directory a restored entry lives in is created (a filter may skip the parents).
-      const createDirectory = async (): Promise<void> => {
-        if (!created) await mkdir(targetPath, { recursive: true });
-        created = true;
-      };
       for (const node of (await repository.loadTree(treeId)).nodes) {
         const childSnapshotPath = `${snapshotPath}/${node.name}`;
         const childTargetPath = join(targetPath, node.name);
         switch (node.type) {
           case "directory":
-            if (filter.mayIncludeBelow(childSnapshotPath))
-              subdirectories.push({ node, included: filter.includes(childSnapshotPath) });
+            if (!filter.mayIncludeBelow(childSnapshotPath)) break;
+            if (filter.includes(childSnapshotPath))
+              directories.push({ node, targetPath: childTargetPath });
+            await plan(node.subtree, childSnapshotPath, childTargetPath);
             break;
           case "file":
             if (filter.includes(childSnapshotPath))
@@ -147,32 +85,69 @@ export async function restore(
             break;
         }
       }
-      if (files.length > 0 || symlinks.length > 0) await createDirectory();
-      await restoreFiles(files);
-      for (const { node, targetPath: linkPath } of symlinks) {
-        if (node.type !== "symlink") continue;
-        await unlink(linkPath).catch((error: unknown) => {
-          if (errorCode(error) !== "ENOENT") throw error;
-        });
-        await symlink(node.linkTarget, linkPath);
-        await applyMetadata(node, linkPath);
-        result.symlinksRestored++;
-      }
-      for (const { node, included } of subdirectories) {
-        const childSnapshotPath = `${snapshotPath}/${node.name}`;
-        const childTargetPath = join(targetPath, node.name);
-        if (included) await mkdir(childTargetPath, { recursive: true });
-        await restoreTree(node.subtree, childSnapshotPath, childTargetPath);
-        // After its contents: setting a directory's mtime before writing into it would be undone.
-        if (included) {
-          await applyMetadata(node, childTargetPath);
-          result.directoriesRestored++;
-        }
+    };
+    await plan(snapshot.tree, "", options.targetDirectory);
+
+    const progress: RestoreProgress = {
+      filesDone: 0,
+      filesTotal: files.length,
+      bytesDone: 0,
+      bytesTotal: files.reduce((sum, file) => sum + file.node.sizeBytes, 0),
+    };
+    await mkdir(options.targetDirectory, { recursive: true });
+    // Every directory a restored entry lives in, created once (a filter may skip the parents).
+    const parents = new Set([
+      ...directories.map((directory) => directory.targetPath),
+      ...[...files, ...symlinks].map((entry) => dirname(entry.targetPath)),
+    ]);
+    for (const parent of [...parents].sort()) await mkdir(parent, { recursive: true });
+
+    let next = 0;
+    let failed = false;
+    // One decompression buffer for all files: a blob is decompressed and written without an
+    // await in between, so no other file can use the buffer meanwhile.
+    const scratch = Buffer.allocUnsafe(repository.config.chunkSizeBytesMax);
+    const garbage = new GarbageBudget(garbageBytesMax);
+    const restoreNextFiles = async (): Promise<void> => {
+      while (next < files.length && !failed) {
+        const file = files[next++] as { node: FileNode; targetPath: string };
+        const onBytes = (bytes: number) => {
+          progress.bytesDone += bytes;
+          options.onProgress?.(progress);
+        };
+        await restoreFile(repository, file.node, file.targetPath, scratch, garbage, onBytes);
+        progress.filesDone++;
+        options.onProgress?.(progress);
       }
     };
-    await restoreTree(snapshot.tree, "", options.targetDirectory);
-    result.bytesRestored = progress.bytesDone;
-    return result;
+    // On the first failure the others stop and clean up before the error is reported.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: filesInFlightMax }, () =>
+        restoreNextFiles().catch((error: unknown) => {
+          failed = true;
+          throw error;
+        }),
+      ),
+    );
+    for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
+
+    for (const { node, targetPath } of symlinks) {
+      if (node.type !== "symlink") continue;
+      await unlink(targetPath).catch((error: unknown) => {
+        if (errorCode(error) !== "ENOENT") throw error;
+      });
+      await symlink(node.linkTarget, targetPath);
+      await applyMetadata(node, targetPath);
+    }
+    // Deepest first: setting a directory's mtime before writing into it would be undone.
+    for (const directory of [...directories].reverse())
+      await applyMetadata(directory.node, directory.targetPath);
+    return {
+      filesRestored: files.length,
+      directoriesRestored: directories.length,
+      symlinksRestored: symlinks.length,
+      bytesRestored: progress.bytesDone,
+    };
   });
 }
 
@@ -184,7 +159,7 @@ async function restoreFile(
   repository: Repository,
   node: FileNode,
   targetPath: string,
-  buffers: BlobOpenBuffers,
+  scratch: Buffer,
   garbage: GarbageBudget,
   onBytes: (bytes: number) => void,
 ): Promise<void> {
@@ -198,7 +173,7 @@ async function restoreFile(
         blobId,
         "data",
         (location, packName, sealed) => {
-          const plaintext = openBlobSliced(repository.keys, location, sealed, packName, buffers);
+          const plaintext = openBlob(repository.keys, location, sealed, packName, scratch);
           writeFully(descriptor, plaintext);
           garbage.add(sealed.length);
           return plaintext.length;
