@@ -121,16 +121,17 @@ export type ServerServiceMessage =
   | ServerSecurityMessage;
 
 /** Service messages an agent sends the server. */
-export type AgentServiceMessage =
+export type AgentServiceMessage = AgentFailoverMessage | AgentBackupMessage | AgentSecurityMessage;
+
+/** What an agent reports about the services it runs (the failover runtime's part). */
+export type AgentFailoverMessage =
   | ({ type: "command-result" } & CommandResult)
   /** The full set, whenever any instance changes state. */
   | { type: "instances"; instances: InstanceStatus[] }
   /** Local restarts are used up: the server treats this as the service_unhealthy condition. */
   | { type: "instance-failed"; service: string; generation: number; reason: string }
   /** The stable local port of each service's forwarding proxy on this agent, after welcome. */
-  | { type: "proxies"; ports: Record<string, number> }
-  | AgentBackupMessage
-  | AgentSecurityMessage;
+  | { type: "proxies"; ports: Record<string, number> };
 
 /** Limits on what an agent reports, so one agent cannot flood the server. */
 export const instancesPerAgentMax = 256;

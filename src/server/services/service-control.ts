@@ -5,9 +5,8 @@
 
 import type { FleetEvent, NodeRecord, ServiceView } from "../../api/contract.ts";
 import type {
-  AgentBackupMessage,
   AgentCommand,
-  AgentServiceMessage,
+  AgentFailoverMessage,
   CommandResult,
   InstanceStatus,
   RouteEntry,
@@ -216,7 +215,7 @@ export class ServiceControl {
   }
 
   /** A service message from an agent (already validated). */
-  agentMessage(nodeId: string, message: Exclude<AgentServiceMessage, AgentBackupMessage>): void {
+  agentMessage(nodeId: string, message: AgentFailoverMessage): void {
     switch (message.type) {
       case "command-result": {
         this.#components.links.result(nodeId, message);
