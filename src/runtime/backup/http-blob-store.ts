@@ -12,7 +12,7 @@ import type { BlobStore, PendingBlob } from "../../core/backup/blob-store.ts";
 import { blobApiPathPrefix, contentSha256Header } from "./blob-store-http-handler.ts";
 import type { BlobApiError, BlobListPage } from "./blob-store-http-handler.ts";
 import { errorCode } from "./directory-blob-store.ts";
-import { Spool, bytesBody, sendBody } from "./spooled-body.ts";
+import { bytesBody, sendBody, spooledPendingBlob } from "./spooled-body.ts";
 import type { Body } from "./spooled-body.ts";
 
 export interface HttpBlobStoreOptions {
@@ -125,22 +125,16 @@ export class HttpBlobStore implements BlobStore {
   }
 
   begin(): Promise<PendingBlob> {
-    const spool = new Spool({
-      memoryBytesMax: this.options.pendingBufferBytesMax,
-      lengthBytesMax: this.options.blobBytesMax,
-      temporaryDirectory: this.options.temporaryDirectory,
-    });
-    return Promise.resolve({
-      append: (data) => spool.append(data),
-      commit: async (name) => {
-        try {
-          await this.upload(name, await spool.finish());
-        } finally {
-          await spool.discard();
-        }
-      },
-      abort: () => spool.discard(),
-    });
+    return Promise.resolve(
+      spooledPendingBlob(
+        {
+          memoryBytesMax: this.options.pendingBufferBytesMax,
+          lengthBytesMax: this.options.blobBytesMax,
+          temporaryDirectory: this.options.temporaryDirectory,
+        },
+        (name, body) => this.upload(name, body),
+      ),
+    );
   }
 
   async get(name: string): Promise<Uint8Array> {

@@ -11,7 +11,7 @@ import { BackupError, assert } from "../../core/backup/errors.ts";
 import { isValidBlobName } from "../../core/backup/blob-store.ts";
 import type { BlobStore, PendingBlob } from "../../core/backup/blob-store.ts";
 import { errorCode } from "./directory-blob-store.ts";
-import { Spool, bytesBody, sendBody } from "./spooled-body.ts";
+import { bytesBody, sendBody, spooledPendingBlob } from "./spooled-body.ts";
 import type { Body } from "./spooled-body.ts";
 import {
   amzDate,
@@ -221,22 +221,16 @@ export class S3BlobStore implements BlobStore {
 
   /** Appends are hashed as they come and kept in memory, or in a temporary file once large. */
   begin(): Promise<PendingBlob> {
-    const spool = new Spool({
-      memoryBytesMax: this.options.pendingBufferBytesMax,
-      lengthBytesMax: this.options.blobBytesMax,
-      temporaryDirectory: this.options.temporaryDirectory,
-    });
-    return Promise.resolve({
-      append: (data) => spool.append(data),
-      commit: async (name) => {
-        try {
-          await this.putBody(name, await spool.finish());
-        } finally {
-          await spool.discard();
-        }
-      },
-      abort: () => spool.discard(),
-    });
+    return Promise.resolve(
+      spooledPendingBlob(
+        {
+          memoryBytesMax: this.options.pendingBufferBytesMax,
+          lengthBytesMax: this.options.blobBytesMax,
+          temporaryDirectory: this.options.temporaryDirectory,
+        },
+        (name, body) => this.putBody(name, body),
+      ),
+    );
   }
 
   async get(name: string): Promise<Uint8Array> {

@@ -7,6 +7,7 @@ import { open, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
+import type { PendingBlob } from "../../core/backup/blob-store.ts";
 import { BackupError, assert } from "../../core/backup/errors.ts";
 
 /** A complete body: its length, SHA-256, and a way to read it (again, on every retry). */
@@ -102,4 +103,26 @@ export class Spool {
     await handle.close().catch(() => undefined);
     await unlink(path).catch(() => undefined);
   }
+}
+
+/**
+ * A pending blob for a remote store: appends are hashed and spooled (in memory, then a
+ * temporary file), and `commit` hands the whole body to `upload` once, then frees the spool.
+ */
+export function spooledPendingBlob(
+  limits: SpoolLimits,
+  upload: (name: string, body: Body) => Promise<void>,
+): PendingBlob {
+  const spool = new Spool(limits);
+  return {
+    append: (data) => spool.append(data),
+    commit: async (name) => {
+      try {
+        await upload(name, await spool.finish());
+      } finally {
+        await spool.discard();
+      }
+    },
+    abort: () => spool.discard(),
+  };
 }
