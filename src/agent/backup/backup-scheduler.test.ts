@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
-import type { Logger } from "../../ports/logger.ts";
+import { silentLogger } from "../../ports/logger.ts";
 import { BackupScheduler, type LevelOutcome, type ScheduledJob } from "./backup-scheduler.ts";
 
 /** A clock that moves only when told; due timers run in time order. */
@@ -40,13 +40,6 @@ class FakeClock implements Clock {
   }
 }
 
-const silent: Logger = {
-  debug: () => {},
-  info: () => {},
-  warn: () => {},
-  error: () => {},
-};
-
 const directories: string[] = [];
 afterEach(() => {
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true });
@@ -69,7 +62,7 @@ function scheduler(
     {
       clock,
       random: { nextFloat: () => 0 },
-      logger: silent,
+      logger: silentLogger,
       run: (job) => {
         runs.push(`${job.level}@${clock.nowMs()}`);
         return failing.has(job.level)
@@ -141,7 +134,7 @@ describe("BackupScheduler", () => {
         {
           clock,
           random: { nextFloat: () => 0 },
-          logger: silent,
+          logger: silentLogger,
           run: (job) => {
             events.push(`backup ${job.level}`);
             return Promise.resolve();

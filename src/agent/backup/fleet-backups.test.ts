@@ -15,7 +15,7 @@ import type {
   BackupTargets,
 } from "../../api/service-messages.ts";
 import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
-import type { Logger } from "../../ports/logger.ts";
+import { silentLogger } from "../../ports/logger.ts";
 import {
   allowEveryRequest,
   createBlobStoreHttpHandler,
@@ -24,8 +24,6 @@ import { DirectoryBlobStore } from "../../runtime/backup/directory-blob-store.ts
 import { testingRepositoryOptions, withTemporaryDirectory } from "../../runtime/backup/testing.ts";
 import { systemClock } from "../../runtime/system-clock.ts";
 import { FleetBackups } from "./fleet-backups.ts";
-
-const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 const policy: BackupPolicyDefinition = {
   name: "production_data",
@@ -50,7 +48,7 @@ function node(nodeId: string, dataDir: string, running: string[], sent: AgentSer
     {
       clock: systemClock,
       random: { nextFloat: () => 0 },
-      logger: silent,
+      logger: silentLogger,
       services: {
         dataDirOf: (service) => join(dataDir, "services", service),
         runningServices: () => running,

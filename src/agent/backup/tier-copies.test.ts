@@ -16,7 +16,7 @@ import type {
 } from "../../api/service-messages.ts";
 import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
-import type { Logger } from "../../ports/logger.ts";
+import { silentLogger } from "../../ports/logger.ts";
 import {
   allowEveryRequest,
   createBlobStoreHttpHandler,
@@ -24,8 +24,6 @@ import {
 import { DirectoryBlobStore } from "../../runtime/backup/directory-blob-store.ts";
 import { testingRepositoryOptions, withTemporaryDirectory } from "../../runtime/backup/testing.ts";
 import { FleetBackups } from "./fleet-backups.ts";
-
-const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 /** Time moves only when the test says; the scheduler's tick runs when the test fires it. */
 class ManualClock implements Clock {
@@ -67,7 +65,7 @@ function node(nodeId: string, dataDir: string, clock: Clock, sent: AgentServiceM
     {
       clock,
       random: { nextFloat: () => 0 },
-      logger: silent,
+      logger: silentLogger,
       services: {
         dataDirOf: (service) => join(dataDir, "services", service),
         runningServices: () => ["monitoring"],
