@@ -15,7 +15,7 @@ import type { Store } from "../../ports/store.ts";
 import type { EventLog } from "../event-log.ts";
 import { HttpError } from "../http-error.ts";
 import type { ServiceCatalog } from "./service-catalog.ts";
-import { UnknownServiceError, type ServiceControl } from "./service-control.ts";
+import { storedDocument, UnknownServiceError, type ServiceControl } from "./service-control.ts";
 
 /** Drill results in the store's documents. */
 export const drillsDocumentName = "drills";
@@ -59,7 +59,7 @@ export class DrillRunner {
   async start(): Promise<void> {
     const saved = await this.#components.store.loadDocument(drillsDocumentName);
     if (saved !== undefined) {
-      this.#results = (JSON.parse(saved) as { results: DrillResult[] }).results;
+      this.#results = storedDocument<{ results: DrillResult[] }>(saved, drillsDocumentName).results;
       this.#nextDrillId = (this.#results.at(-1)?.drillId ?? 0) + 1;
     }
     for (const [name, entry] of this.#components.catalog) {

@@ -19,17 +19,13 @@ import type {
   StepAddress,
   TriggerOutcome,
 } from "../../core/failover/failover-protocol.ts";
-import {
-  FailoverOrchestrator,
-  FailoverSnapshotError,
-  type FailoverSnapshot,
-} from "../../core/failover/orchestrator.ts";
+import { FailoverOrchestrator, type FailoverSnapshot } from "../../core/failover/orchestrator.ts";
 import { TransitionReason } from "../../core/membership/membership.ts";
 import { NodeStatus } from "../../core/membership/node-status.ts";
 import type { PlacementCandidate, Resources } from "../../core/placement/placement.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
 import type { Logger } from "../../ports/logger.ts";
-import type { Store } from "../../ports/store.ts";
+import { StoreError, type Store } from "../../ports/store.ts";
 import type { EventLog } from "../event-log.ts";
 import { HttpError } from "../http-error.ts";
 import type { AgentLinks } from "./agent-links.ts";
@@ -106,18 +102,14 @@ export class ServiceControl {
     const { store, clock, options, logger } = this.#components;
     const quarantined = await store.loadDocument(quarantineDocumentName);
     if (quarantined !== undefined) {
-      this.#quarantined = new Set((JSON.parse(quarantined) as { nodes: string[] }).nodes);
+      this.#quarantined = new Set(
+        storedDocument<{ nodes: string[] }>(quarantined, "quarantine").nodes,
+      );
     }
     const saved = await store.loadDocument(failoverDocumentName);
     let snapshot: FailoverSnapshot | undefined;
     if (saved !== undefined) {
-      try {
-        snapshot = JSON.parse(saved) as FailoverSnapshot;
-      } catch (error) {
-        throw new FailoverSnapshotError(
-          `the stored failover state is not JSON (${(error as Error).message}); restore state.db from a backup`,
-        );
-      }
+      snapshot = storedDocument<FailoverSnapshot>(saved, failoverDocumentName);
     }
     this.#orchestrator = new FailoverOrchestrator(
       options,
@@ -769,4 +761,15 @@ function capacityOf(record: NodeRecord): Resources {
     storageGb: Math.floor((metrics?.storage.totalBytes ?? 0) / 1024 ** 3),
     networkMbps: 1_000,
   };
+}
+
+/** Parses a document the server stored; a damaged one stops the start with what to do. */
+export function storedDocument<Document>(json: string, name: string): Document {
+  try {
+    return JSON.parse(json) as Document;
+  } catch (error) {
+    throw new StoreError(
+      `the stored ${name} document is not JSON (${(error as Error).message}); restore state.db from a backup`,
+    );
+  }
 }
