@@ -187,7 +187,7 @@ export class ServerSecurity implements AccessGuard {
     if (source.startsWith("node:")) {
       this.#onNodeQuarantined(source.slice("node:".length), details);
       this.tokens
-        .revokeSubject(source.slice("node:".length))
+        .revokeSubject(source.slice("node:".length), `quarantined: ${details}`)
         .catch((error: unknown) =>
           this.#logger.error({ err: error, source }, "could not revoke a quarantined node"),
         );

@@ -95,6 +95,21 @@ export type JoinRedemption =
   | { readonly ok: true; readonly nodeId: string; readonly claims: TokenClaims }
   | { readonly ok: false; readonly rejection: TokenRejection | "used"; readonly message: string };
 
+/** A fact worth auditing: every token issued and every revocation (the ledger records them). */
+export type TokenFact =
+  | {
+      readonly type: "issued";
+      readonly id: string;
+      readonly kind: TokenKind;
+      readonly subject: string;
+      readonly roles: readonly string[];
+      readonly expiresAtMs: number;
+    }
+  | { readonly type: "revoked"; readonly id: string; readonly reason: string }
+  | { readonly type: "subject-revoked"; readonly subject: string; readonly reason: string };
+
+export type TokenFactListener = (fact: TokenFact) => void;
+
 export class TokenLimitError extends Error {
   override readonly name = "TokenLimitError";
 }
@@ -110,6 +125,7 @@ export class TokenService {
   #joinTokens: Record<string, JoinTokenRecord> = {};
   #enrolments: Record<string, Enrolment> = {};
   #saving: Promise<void> = Promise.resolve();
+  #onFact: TokenFactListener = () => {};
 
   private constructor(store: Store, clock: Clock, privateKey: KeyObject) {
     this.#store = store;
@@ -136,6 +152,11 @@ export class TokenService {
     return service;
   }
 
+  /** Tells `listener` of every token issued and every revocation, after it took effect. */
+  onFact(listener: TokenFactListener): void {
+    this.#onFact = listener;
+  }
+
   async issue(request: IssueRequest): Promise<IssuedToken> {
     const issuedAtMs = this.#clock.nowMs();
     const expiresAtMs = issuedAtMs + request.ttlMs;
@@ -154,6 +175,14 @@ export class TokenService {
       .setNotBefore(Math.floor(issuedAtMs / 1_000))
       .setExpirationTime(Math.floor(expiresAtMs / 1_000))
       .sign(this.#privateKey);
+    this.#onFact({
+      type: "issued",
+      id,
+      kind: request.kind,
+      subject: request.subject,
+      roles: request.roles,
+      expiresAtMs,
+    });
     return { token, id, issuedAtMs, expiresAtMs };
   }
 
@@ -190,20 +219,22 @@ export class TokenService {
     return before !== undefined && claims.iat * 1_000 <= before;
   }
 
-  /** Revokes one token by id. */
-  async revokeToken(id: string): Promise<void> {
+  /** Revokes one token by id; `reason` says who asked and why (the ledger keeps it). */
+  async revokeToken(id: string, reason: string): Promise<void> {
     const nowMs = this.#clock.nowMs();
     this.#pruneRevocations(nowMs);
     if (Object.keys(this.#revocations.tokens).length >= revocationsMax)
       throw new TokenLimitError(`more than ${revocationsMax} revoked tokens are remembered`);
     this.#revocations.tokens[id] = nowMs + userTokenTtlMsMax;
     await this.#save(documents.revocations, this.#revocations);
+    this.#onFact({ type: "revoked", id, reason });
   }
 
   /** Revokes every token of `subject` issued until now (a quarantined node, a leaver). */
-  async revokeSubject(subject: string): Promise<void> {
+  async revokeSubject(subject: string, reason: string): Promise<void> {
     this.#revocations.subjects[subject] = this.#clock.nowMs();
     await this.#save(documents.revocations, this.#revocations);
+    this.#onFact({ type: "subject-revoked", subject, reason });
   }
 
   async createJoinToken(
