@@ -46,7 +46,7 @@ export class ServerSecurity implements AccessGuard {
   readonly tokens: TokenService;
   readonly policy: AccessPolicy;
   readonly detector: IntrusionDetector;
-  readonly nonces = new NonceCache(nonceCacheDefaults);
+  readonly nonces: NonceCache;
   readonly tls: TlsMaterial | undefined;
   readonly enforce: boolean;
   readonly #limiter: RateLimiter;
@@ -58,6 +58,7 @@ export class ServerSecurity implements AccessGuard {
   constructor(components: ServerSecurityComponents) {
     const spec = components.spec ?? securitySchema.parse({});
     this.tokens = components.tokens;
+    this.nonces = new NonceCache(nonceCacheDefaults, components.clock.nowMs());
     this.tls = components.tls;
     this.enforce = components.enforce;
     this.#events = components.events;
