@@ -26,7 +26,7 @@ const microsecondOf = (ns: bigint) => ns / 1000n;
 
 describe("restored times", () => {
   it("files get the snapshot's microsecond exactly", async () => {
-    await withTemporaryDirectory(async (directory) => {
+    await withTemporaryDirectory((directory) => {
       const target = join(directory, "file");
       for (const timeNs of sampleTimesNs(2_000)) {
         const partial = partialPathOf(target, "file");
@@ -41,11 +41,12 @@ describe("restored times", () => {
           microsecondOf(timeNs),
         );
       }
+      return Promise.resolve();
     });
   });
 
   it("directories and symlinks too", async () => {
-    await withTemporaryDirectory(async (directory) => {
+    await withTemporaryDirectory((directory) => {
       const subdirectory = join(directory, "directory");
       mkdirSync(subdirectory);
       const link = join(directory, "link");
@@ -61,6 +62,7 @@ describe("restored times", () => {
           microsecondOf(timeNs),
         );
       }
+      return Promise.resolve();
     });
   });
 });
