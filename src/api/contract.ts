@@ -9,6 +9,7 @@ import type {
 } from "../core/failover/failover-protocol.ts";
 import type {
   BackupLevelName,
+  BackupLevelRunReport,
   BackupSnapshotReport,
   BackupVerifyReport,
   InstanceStatus,
@@ -332,7 +333,11 @@ export interface BackupNodeResult {
 }
 
 export interface BackupRunResponse {
-  results: (BackupNodeResult & { snapshots: BackupSnapshotView[] })[];
+  /** Per node: the snapshots made (backups and copies) and, per level, what was done. */
+  results: (BackupNodeResult & {
+    snapshots: BackupSnapshotView[];
+    levels: BackupLevelRunReport[];
+  })[];
 }
 
 export const backupRestoreRequestSchema = z

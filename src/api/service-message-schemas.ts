@@ -86,6 +86,18 @@ const backupSnapshotReportSchema = z.strictObject({
   encrypted: z.boolean(),
 });
 
+const backupLevelRunReportSchema = z.strictObject({
+  level: backupLevelSchema,
+  outcome: z.enum(["backup", "copy", "skipped", "failed"]),
+  fromLevel: backupLevelSchema.nullable(),
+  snapshotId: snapshotIdSchema.nullable(),
+  durationMs: byteCountSchema,
+  sizeBytes: byteCountSchema,
+  addedBytes: byteCountSchema,
+  blobsCopied: byteCountSchema,
+  message: messageSchema.nullable(),
+});
+
 const backupVerifyReportSchema = z.strictObject({
   node: z.string().min(1).max(253),
   level: backupLevelSchema,
@@ -111,6 +123,7 @@ export const agentBackupMessageSchema = z.discriminatedUnion("type", [
     ok: z.boolean(),
     message: messageSchema.optional(),
     snapshots: z.array(backupSnapshotReportSchema).max(backupResultEntriesMax).optional(),
+    levels: z.array(backupLevelRunReportSchema).max(backupResultEntriesMax).optional(),
     verified: z.array(backupVerifyReportSchema).max(backupResultEntriesMax).optional(),
     filesRestored: byteCountSchema.optional(),
     bytesRestored: byteCountSchema.optional(),

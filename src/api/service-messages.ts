@@ -231,11 +231,34 @@ export interface BackupVerifyReport {
   errors: string[];
 }
 
+/**
+ * What a `run` did at one level: a backup read the sources; a copy copied the snapshot the
+ * run took at `fromLevel` (docs/adr/0005-fleet-backups.md, "Copies between tiers"); skipped:
+ * the tier is not configured or nothing of the policy lives on the node; failed: see message
+ * (a copy that failed is retried by the scheduler).
+ */
+export interface BackupLevelRunReport {
+  level: BackupLevelName;
+  outcome: "backup" | "copy" | "skipped" | "failed";
+  fromLevel: BackupLevelName | null;
+  snapshotId: string | null;
+  durationMs: number;
+  /** The snapshot's size (bytes read from the sources by the backup the copies come from). */
+  sizeBytes: number;
+  /** A backup: bytes it stored; a copy: sealed bytes it copied. */
+  addedBytes: number;
+  /** A copy: blobs stored in the destination; 0 otherwise. */
+  blobsCopied: number;
+  message: string | null;
+}
+
 export interface BackupCommandResult {
   id: number;
   ok: boolean;
   message?: string;
   snapshots?: BackupSnapshotReport[];
+  /** A `run`: per level of the policy, what was done. */
+  levels?: BackupLevelRunReport[];
   verified?: BackupVerifyReport[];
   filesRestored?: number;
   bytesRestored?: number;

@@ -140,6 +140,22 @@ export class BackupScheduler {
     return Object.fromEntries(this.#pendingCopies);
   }
 
+  /**
+   * A copy an operator's run could not make (its tier is offline): kept like a scheduled
+   * run's, and the level is retried as that copy after `retryDelayMs`.
+   */
+  deferCopy(pending: PendingCopy, error: string): void {
+    const job = this.#jobs.find(
+      (candidate) => candidate.policy === pending.policy && candidate.level === pending.level,
+    );
+    if (job === undefined) return;
+    if (this.#pendingCopies.size >= pendingCopiesMax && !this.#pendingCopies.has(keyOf(job)))
+      return;
+    this.#pendingCopies.set(keyOf(job), { ...pending });
+    this.#settle(job, this.#components.clock.nowMs(), error);
+    this.#save();
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#cancelTick?.();

@@ -16,6 +16,7 @@ import type {
   BackupCommand,
   BackupCommandResult,
   BackupLevelName,
+  BackupLevelRunReport,
   BackupPolicyDefinition,
   BackupRepositoryRef,
   BackupRestorePoint,
@@ -48,6 +49,70 @@ import type { TierContext } from "./tier-operations.ts";
 
 /** Characters of an error sent to the server. */
 const reasonCharactersMax = 2_000;
+
+/** The levels in the order a grouped run tries them as the one that reads the sources. */
+const levelOrder: readonly BackupLevelName[] = ["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"];
+
+/** A level of a run that made no snapshot, and why (the tier is not configured, nothing is here). */
+interface Skipped {
+  skipped: string;
+}
+
+/** What one level of a run did, with its snapshot and, for a failed copy, the copy to retry. */
+type LevelRun = BackupLevelRunReport & {
+  snapshot?: BackupSnapshotReport;
+  pendingCopy?: Omit<PendingCopy, "policy" | "level">;
+};
+
+function backupRun(snapshot: BackupSnapshotReport): LevelRun {
+  return {
+    level: snapshot.level,
+    outcome: "backup",
+    fromLevel: null,
+    snapshotId: snapshot.snapshotId,
+    durationMs: snapshot.durationMs,
+    sizeBytes: snapshot.sizeBytes,
+    addedBytes: snapshot.addedBytes,
+    blobsCopied: 0,
+    message: null,
+    snapshot,
+  };
+}
+
+function otherRun(
+  level: BackupLevelName,
+  outcome: "skipped" | "failed",
+  message: string,
+  pendingCopy?: LevelRun["pendingCopy"],
+): LevelRun {
+  return {
+    level,
+    outcome,
+    fromLevel: null,
+    snapshotId: null,
+    durationMs: 0,
+    sizeBytes: 0,
+    addedBytes: 0,
+    blobsCopied: 0,
+    message: message.slice(0, reasonCharactersMax),
+    ...(pendingCopy === undefined ? {} : { pendingCopy }),
+  };
+}
+
+/** The run's report of one level, as sent to the server (without the snapshot and retry). */
+function levelReport(run: LevelRun): BackupLevelRunReport {
+  return {
+    level: run.level,
+    outcome: run.outcome,
+    fromLevel: run.fromLevel,
+    snapshotId: run.snapshotId,
+    durationMs: run.durationMs,
+    sizeBytes: run.sizeBytes,
+    addedBytes: run.addedBytes,
+    blobsCopied: run.blobsCopied,
+    message: run.message,
+  };
+}
 
 export interface FleetBackupsOptions {
   nodeId: string;
@@ -122,11 +187,22 @@ export class FleetBackups {
           if (report instanceof Error) throw report;
         },
         runGroup: async (policy, levels) => {
-          const outcomes = await this.#exclusive(() =>
+          const runs = await this.#exclusive(() =>
             this.#backupGroup(policy, levels as BackupLevelName[]),
           );
-          if (outcomes instanceof Error) throw outcomes;
-          return outcomes;
+          if (runs instanceof Error) throw runs;
+          return Object.fromEntries(
+            runs.map((run): [string, LevelOutcome] => [
+              run.level,
+              run.outcome === "failed"
+                ? {
+                    ok: false,
+                    error: run.message ?? "failed",
+                    ...(run.pendingCopy === undefined ? {} : { pendingCopy: run.pendingCopy }),
+                  }
+                : { ok: true },
+            ]),
+          );
         },
         copy: async (pending) => {
           const outcome = await this.#exclusive(() => this.#copyPending(pending));
@@ -362,18 +438,21 @@ export class FleetBackups {
     );
   }
 
-  /** One scheduled or requested backup of `policy` at `level`; reports it either way. */
+  /** One backup of `policy` at `level`, read from the sources; reports it either way. */
   async #backupLevel(
     policyName: string,
     level: BackupLevelName,
-  ): Promise<BackupSnapshotReport | undefined> {
+  ): Promise<BackupSnapshotReport | Skipped> {
     const { clock, logger, send } = this.#components;
     const atMs = clock.nowMs();
     try {
       const policy = this.#policies.find((candidate) => candidate.name === policyName);
       if (policy === undefined) throw new Error(`unknown backup policy ${policyName}`);
+      const nothingHere = {
+        skipped: `nothing of policy ${policy.name} lives on ${this.#options.nodeId}`,
+      };
       const { staged, services, warnings } = this.#sourcesOf(policy);
-      if (staged.length === 0) return undefined; // nothing of this policy lives here now
+      if (staged.length === 0) return nothingHere;
       const operations = await this.#ensureEngine();
       const context = this.#context();
       const staging = await stageSources(
@@ -382,7 +461,7 @@ export class FleetBackups {
       );
       for (const warning of [...warnings, ...staging.warnings])
         logger.warn({ policy: policy.name, level }, warning);
-      if (staging.paths.length === 0) return undefined;
+      if (staging.paths.length === 0) return nothingHere;
       const ref = this.#refOf(level, operations);
       const result = await operations.backupToTier(ref, context, {
         paths: staging.paths,
@@ -430,85 +509,93 @@ export class FleetBackups {
           logger.warn({ policy: policyName, level }, reason);
           send({ type: "backup-failed", policy: policyName, level, atMs, reason });
         }
-        return undefined;
+        return { skipped: reason };
       }
       send({ type: "backup-failed", policy: policyName, level, atMs, reason });
       throw error;
     }
   }
 
+  /** One level backed up on its own, as a run's report. */
+  async #directRun(policyName: string, level: BackupLevelName): Promise<LevelRun> {
+    try {
+      const outcome = await this.#backupLevel(policyName, level);
+      return "skipped" in outcome
+        ? otherRun(level, "skipped", outcome.skipped)
+        : backupRun(outcome);
+    } catch (error) {
+      return otherRun(level, "failed", (error as Error).message);
+    }
+  }
+
   /**
-   * Several levels of `policy` due at once: back up to the first tier that takes it (EDGE_LOCAL
-   * normally), then copy that snapshot to the others. A tier that cannot be reached gets a
-   * pending copy, which the scheduler retries; a tier with its own key ring is backed up directly.
+   * Several levels of `policy` at once: back up to the first tier that takes it (EDGE_LOCAL
+   * normally), then copy that snapshot to the others, so the sources are read once. A tier
+   * that cannot be reached gets a pending copy (the scheduler retries it), and so does a level
+   * whose own backup failed before another tier took the snapshot. Returns the levels in order.
    */
-  async #backupGroup(
-    policyName: string,
-    levels: BackupLevelName[],
-  ): Promise<Record<string, LevelOutcome>> {
-    const order: BackupLevelName[] = ["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"];
-    const remaining = [...levels].sort((left, right) => order.indexOf(left) - order.indexOf(right));
-    const outcomes: Record<string, LevelOutcome> = {};
+  async #backupGroup(policyName: string, levels: BackupLevelName[]): Promise<LevelRun[]> {
+    const ordered = [...levels].sort(
+      (left, right) => levelOrder.indexOf(left) - levelOrder.indexOf(right),
+    );
+    const runs: LevelRun[] = [];
     let source: BackupSnapshotReport | undefined;
-    while (source === undefined && remaining.length > 0) {
-      const level = remaining.shift() as BackupLevelName;
-      try {
-        source = await this.#backupLevel(policyName, level);
-        outcomes[level] = { ok: true };
-      } catch (error) {
-        outcomes[level] = { ok: false, error: (error as Error).message };
+    for (const level of ordered) {
+      if (source !== undefined) {
+        runs.push(await this.#copyRun(policyName, level, source));
+        continue;
       }
-    }
-    if (source === undefined) {
-      // Nothing of the policy lives here, or no tier took the backup: the others try on their own.
-      for (const level of remaining) {
-        const report = await this.#backupLevel(policyName, level).then(
-          () => ({ ok: true }) as const,
-          (error: unknown) => ({ ok: false, error: (error as Error).message }) as const,
-        );
-        outcomes[level] = report;
-      }
-      return outcomes;
-    }
-    for (const level of remaining) {
-      const pending = {
-        policy: policyName,
-        level,
+      const run = await this.#directRun(policyName, level);
+      runs.push(run);
+      if (run.snapshot === undefined) continue;
+      source = run.snapshot;
+      const pendingCopy = {
         fromLevel: source.level,
         snapshotId: source.snapshotId,
         sinceMs: source.atMs,
       };
-      try {
-        await this.#copyPending(pending);
-        outcomes[level] = { ok: true };
-      } catch (error) {
-        const name = (error as Error).name;
-        if (name === "TierKeysDifferError") {
-          outcomes[level] = await this.#backupLevel(policyName, level).then(
-            () => ({ ok: true }) as const,
-            (backupError: unknown) =>
-              ({ ok: false, error: (backupError as Error).message }) as const,
-          );
-        } else if (name === "TierNotConfiguredError") {
-          outcomes[level] = { ok: true };
-        } else {
-          outcomes[level] = {
-            ok: false,
-            error: (error as Error).message,
-            pendingCopy: {
-              fromLevel: pending.fromLevel,
-              snapshotId: pending.snapshotId,
-              sinceMs: pending.sinceMs,
-            },
-          };
-        }
-      }
+      for (const failed of runs) if (failed.outcome === "failed") failed.pendingCopy = pendingCopy;
     }
-    return outcomes;
+    return runs;
+  }
+
+  /** Copies the run's `source` snapshot to `level`, as a run's report. */
+  async #copyRun(
+    policyName: string,
+    level: BackupLevelName,
+    source: BackupSnapshotReport,
+  ): Promise<LevelRun> {
+    const pendingCopy = {
+      fromLevel: source.level,
+      snapshotId: source.snapshotId,
+      sinceMs: source.atMs,
+    };
+    try {
+      const copied = await this.#copyPending({ policy: policyName, level, ...pendingCopy });
+      return {
+        level,
+        outcome: "copy",
+        fromLevel: source.level,
+        snapshotId: copied.snapshot.snapshotId,
+        durationMs: copied.snapshot.durationMs,
+        sizeBytes: copied.snapshot.sizeBytes,
+        addedBytes: copied.snapshot.addedBytes,
+        blobsCopied: copied.blobsCopied,
+        message: null,
+        snapshot: copied.snapshot,
+      };
+    } catch (error) {
+      const message = (error as Error).message;
+      return (error as Error).name === "TierNotConfiguredError"
+        ? otherRun(level, "skipped", message)
+        : otherRun(level, "failed", message, pendingCopy);
+    }
   }
 
   /** Copies a snapshot of this node from one tier to another and reports it like a backup. */
-  async #copyPending(pending: PendingCopy): Promise<void> {
+  async #copyPending(
+    pending: PendingCopy,
+  ): Promise<{ snapshot: BackupSnapshotReport; blobsCopied: number }> {
     const { logger, send } = this.#components;
     const level = pending.level as BackupLevelName;
     const atMs = this.#components.clock.nowMs();
@@ -555,9 +642,11 @@ export class FleetBackups {
           from: pending.fromLevel,
           snapshot: report.snapshotId.slice(0, 8),
           blobsCopied: result.blobsCopied,
+          idsRewritten: result.idsRewritten,
         },
         "snapshot copied",
       );
+      return { snapshot: report, blobsCopied: result.blobsCopied };
     } catch (error) {
       const name = (error as Error).name;
       const reason = (error as Error).message.slice(0, reasonCharactersMax);
@@ -568,7 +657,7 @@ export class FleetBackups {
           logger.warn({ policy: pending.policy, level }, reason);
           send({ type: "backup-failed", policy: pending.policy, level, atMs, reason });
         }
-      } else if (name !== "TierKeysDifferError") {
+      } else {
         send({
           type: "backup-failed",
           policy: pending.policy,
@@ -612,29 +701,38 @@ export class FleetBackups {
           .filter((level) => command.level === null || level === command.level);
         if (levels.length === 0)
           return fail(new Error(`policy ${policy.name} has no level ${command.level ?? ""}`));
-        const snapshots: BackupSnapshotReport[] = [];
-        const problems: string[] = [];
-        for (const level of levels) {
-          const outcome = await this.#exclusive(() => this.#backupLevel(policy.name, level));
-          if (outcome instanceof Error) problems.push(`${level}: ${outcome.message}`);
-          else if (outcome !== undefined) snapshots.push(outcome);
-        }
-        const skipped = levels.filter(
-          (level) =>
-            !snapshots.some((snapshot) => snapshot.level === level) &&
-            this.#notConfigured.has(`${policy.name}/${level}`),
+        // One level: backed up directly; several: backed up once, copied to the others.
+        const runs = await this.#exclusive(async () =>
+          levels.length === 1
+            ? [await this.#directRun(policy.name, levels[0] as BackupLevelName)]
+            : this.#backupGroup(policy.name, levels),
         );
+        if (runs instanceof Error) return fail(runs);
+        for (const run of runs)
+          if (run.pendingCopy !== undefined)
+            this.#scheduler.deferCopy(
+              { policy: policy.name, level: run.level, ...run.pendingCopy },
+              run.message ?? "copy failed",
+            );
+        const skipped = new Map<string, BackupLevelName[]>();
+        for (const run of runs)
+          if (run.outcome === "skipped")
+            skipped.set(run.message ?? "", [...(skipped.get(run.message ?? "") ?? []), run.level]);
         const notes = [
-          ...problems,
-          ...(skipped.length > 0 ? [`skipped (tier not configured): ${skipped.join(", ")}`] : []),
-          ...(snapshots.length === 0 && problems.length === 0 && skipped.length === 0
-            ? [`nothing of policy ${policy.name} lives on ${this.#options.nodeId}`]
-            : []),
+          ...runs.flatMap((run) =>
+            run.outcome === "failed" ? [`${run.level}: ${run.message ?? "failed"}`] : [],
+          ),
+          ...[...skipped].map(([reason, skippedLevels]) =>
+            skippedLevels.length === runs.length
+              ? reason
+              : `skipped ${skippedLevels.join(", ")}: ${reason}`,
+          ),
         ];
         return {
           id,
-          ok: problems.length === 0,
-          snapshots,
+          ok: runs.every((run) => run.outcome !== "failed"),
+          snapshots: runs.flatMap((run) => (run.snapshot === undefined ? [] : [run.snapshot])),
+          levels: runs.map(levelReport),
           ...(notes.length > 0 ? { message: notes.join("; ").slice(0, reasonCharactersMax) } : {}),
         };
       }

@@ -1,6 +1,7 @@
 // Fleet backups with copies between tiers: one backup to EDGE_LOCAL, a copy to REGIONAL; with
 // REGIONAL offline the copy stays pending and is made once the tier is back, and another node
-// restores the copied snapshot from REGIONAL.
+// restores the copied snapshot from REGIONAL. An operator's run does the same, also into a
+// REGIONAL repository with a key ring of its own.
 
 import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -10,6 +11,8 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type {
   AgentServiceMessage,
+  BackupCommandResult,
+  BackupLevelName,
   BackupPolicyDefinition,
   BackupSnapshotReport,
   BackupTargets,
@@ -22,7 +25,12 @@ import {
   createBlobStoreHttpHandler,
 } from "../../runtime/backup/blob-store-http-handler.ts";
 import { DirectoryBlobStore } from "../../runtime/backup/directory-blob-store.ts";
-import { testingRepositoryOptions, withTemporaryDirectory } from "../../runtime/backup/testing.ts";
+import { initRepository, openRepository } from "../../runtime/backup/repository.ts";
+import {
+  noise,
+  testingRepositoryOptions,
+  withTemporaryDirectory,
+} from "../../runtime/backup/testing.ts";
 import { FleetBackups } from "./fleet-backups.ts";
 
 /** Time moves only when the test says; the scheduler's tick runs when the test fires it. */
@@ -190,6 +198,182 @@ describe("fleet backups with tier copies", () => {
         blobServer.closeAllConnections();
         blobServer.close();
       }
+    });
+  });
+
+  it("an operator's run backs up once and copies, also into a tier with its own key ring", async () => {
+    await withTemporaryDirectory(async (directory) => {
+      const blobServer = createServer(
+        createBlobStoreHttpHandler(new DirectoryBlobStore(join(directory, "regional")), {
+          authorize: allowEveryRequest,
+        }),
+      );
+      blobServer.listen(0, "127.0.0.1");
+      await once(blobServer, "listening");
+      const { port } = blobServer.address() as AddressInfo;
+      const targets: BackupTargets = {
+        password: "fleet key for the test",
+        peers: {},
+        clusterDataShards: 2,
+        clusterParityShards: 2,
+        regionalUrl: `http://127.0.0.1:${port}`,
+        cloud: null,
+      };
+      try {
+        // REGIONAL of node a was created before copies existed: a key ring of its own.
+        const regionalStore = new DirectoryBlobStore(join(directory, "regional", "nodes", "a"));
+        const regionalBefore = await initRepository(
+          regionalStore,
+          targets.password,
+          testingRepositoryOptions,
+        );
+        const dataDir = join(directory, "a");
+        const serviceDir = join(dataDir, "services", "monitoring");
+        mkdirSync(serviceDir, { recursive: true });
+        writeFileSync(join(serviceDir, "metrics.jsonl"), '{"line":1,"count":42}\n'.repeat(5_000));
+        writeFileSync(join(serviceDir, "calibration.bin"), noise(200_000, 7));
+        const clock = new ManualClock();
+        const sent: AgentServiceMessage[] = [];
+        const agent = node("a", dataDir, clock, sent);
+        await agent.handle({
+          type: "backup-policies",
+          policies: [policy],
+          targets,
+          restorePoints: {},
+        });
+        const run = async (id: number, level: BackupLevelName | null) => {
+          await agent.handle({
+            type: "backup-command",
+            id,
+            command: { type: "run", policy: "production_data", level },
+          });
+          const result = sent.find(
+            (message) => message.type === "backup-command-result" && message.id === id,
+          ) as BackupCommandResult | undefined;
+          if (result === undefined) throw new Error("no result");
+          return result;
+        };
+
+        const first = await run(1, null);
+        expect(first.ok).toBe(true);
+        expect(first.levels).toMatchObject([
+          { level: "EDGE_LOCAL", outcome: "backup", fromLevel: null },
+          { level: "REGIONAL", outcome: "copy", fromLevel: "EDGE_LOCAL" },
+        ]);
+        const [local, regional] = first.snapshots ?? [];
+        if (local === undefined || regional === undefined) throw new Error("no snapshots");
+        expect(regional.atMs).toBe(local.atMs);
+        const regionalRepository = await openRepository(regionalStore, targets.password);
+        const localRepository = await openRepository(
+          new DirectoryBlobStore(join(dataDir, "backups", "local")),
+          targets.password,
+        );
+        expect(regionalRepository.keys.blobIdKey.equals(regionalBefore.keys.blobIdKey)).toBe(true);
+        expect(regionalRepository.keys.blobIdKey.equals(localRepository.keys.blobIdKey)).toBe(
+          false,
+        );
+        expect((await regionalRepository.loadSnapshot(regional.snapshotId)).copiedFrom).toBe(
+          local.snapshotId,
+        );
+        const firstCopied = first.levels?.[1]?.blobsCopied ?? 0;
+        expect(firstCopied).toBeGreaterThan(10);
+
+        // One file changes: the next copy moves only its new blobs.
+        writeFileSync(join(serviceDir, "metrics.jsonl"), '{"line":2,"count":43}\n'.repeat(5_000));
+        clock.nowMsValue += 1_000;
+        const second = await run(2, null);
+        expect(second.levels?.map((level) => level.outcome)).toEqual(["backup", "copy"]);
+        expect(second.levels?.[1]?.blobsCopied).toBeGreaterThan(0);
+        expect(second.levels?.[1]?.blobsCopied).toBeLessThan(firstCopied / 2);
+
+        // --level names one level: backed up directly.
+        clock.nowMsValue += 1_000;
+        const direct = await run(3, "REGIONAL");
+        expect(direct.levels).toMatchObject([{ level: "REGIONAL", outcome: "backup" }]);
+        await agent.close();
+
+        // Another node restores the second copy from REGIONAL, byte for byte.
+        const secondRegional = second.snapshots?.[1];
+        if (secondRegional === undefined) throw new Error("no second copy");
+        const otherDir = join(directory, "b");
+        const other = node("b", otherDir, clock, []);
+        await other.handle({
+          type: "backup-policies",
+          policies: [policy],
+          targets,
+          restorePoints: {
+            monitoring: [
+              {
+                repository: { level: "REGIONAL", owner: "a", holders: [] },
+                snapshotId: secondRegional.snapshotId,
+                policy: "production_data",
+                dataType: "production_metrics",
+                atMs: secondRegional.atMs,
+              },
+            ],
+          },
+        });
+        expect((await other.restoreServiceData("monitoring")).ok).toBe(true);
+        const restoredDir = join(otherDir, "services", "monitoring");
+        expect(readFileSync(join(restoredDir, "metrics.jsonl"), "utf8")).toBe(
+          '{"line":2,"count":43}\n'.repeat(5_000),
+        );
+        expect(readFileSync(join(restoredDir, "calibration.bin")).equals(noise(200_000, 7))).toBe(
+          true,
+        );
+        await other.close();
+      } finally {
+        blobServer.closeAllConnections();
+        blobServer.close();
+      }
+    });
+  });
+
+  it("an operator's run with a tier offline copies to it later", async () => {
+    await withTemporaryDirectory(async (directory) => {
+      const closed = createServer();
+      closed.listen(0, "127.0.0.1");
+      await once(closed, "listening");
+      const closedPort = (closed.address() as AddressInfo).port;
+      closed.close();
+      const dataDir = join(directory, "a");
+      mkdirSync(join(dataDir, "services", "monitoring"), { recursive: true });
+      writeFileSync(join(dataDir, "services", "monitoring", "metrics.jsonl"), "x\n");
+      const clock = new ManualClock();
+      const sent: AgentServiceMessage[] = [];
+      const agent = node("a", dataDir, clock, sent);
+      await agent.handle({
+        type: "backup-policies",
+        policies: [policy],
+        targets: {
+          password: "fleet key for the test",
+          peers: {},
+          clusterDataShards: 2,
+          clusterParityShards: 2,
+          regionalUrl: `http://127.0.0.1:${closedPort}`,
+          cloud: null,
+        },
+        restorePoints: {},
+      });
+      await agent.handle({
+        type: "backup-command",
+        id: 1,
+        command: { type: "run", policy: "production_data", level: null },
+      });
+      const result = sent.find((message) => message.type === "backup-command-result") as
+        BackupCommandResult | undefined;
+      expect(result?.ok).toBe(false);
+      expect(result?.levels?.map((level) => level.outcome)).toEqual(["backup", "failed"]);
+      const local = result?.snapshots?.[0];
+      const schedule = JSON.parse(
+        readFileSync(join(dataDir, "backups", "schedule.json"), "utf8"),
+      ) as { pendingCopies: Record<string, unknown> };
+      expect(schedule.pendingCopies["production_data/REGIONAL"]).toMatchObject({
+        fromLevel: "EDGE_LOCAL",
+        snapshotId: local?.snapshotId,
+      });
+      expect(agent.scheduleState()["production_data/REGIONAL"]?.lastError).toBeTruthy();
+      await agent.close();
     });
   });
 });

@@ -1,27 +1,17 @@
 // Copies a node's snapshot from one tier's repository to another's (docs/adr/0005-fleet-backups.md,
 // "Copies between tiers"): the source is read once by the backup, the other tiers get its blobs.
-// A destination created here shares the source's key ring, so sealed blobs move undecrypted.
+// A destination created here shares the source's key ring, so sealed blobs move undecrypted; a
+// destination with its own key ring (created before copies existed, or by a direct backup)
+// gets every blob re-keyed and its trees rewritten by the copy.
 
 import type { BackupRepositoryRef } from "../../api/service-messages.ts";
 import { BackupError } from "../../core/backup/errors.ts";
-import {
-  copySnapshot,
-  initRepositoryLike,
-  sharesBlobIds,
-} from "../../runtime/backup/copy-snapshot.ts";
+import { copySnapshot, initRepositoryLike } from "../../runtime/backup/copy-snapshot.ts";
 import { openRepository } from "../../runtime/backup/repository.ts";
 import type { Repository } from "../../runtime/backup/repository.ts";
 import { BestEffortLockStore } from "./prefixed-blob-store.ts";
 import { TierUnavailableError, storeOf } from "./tier-operations.ts";
 import type { TierContext } from "./tier-operations.ts";
-
-/**
- * The destination already holds a repository with its own key ring (created before copies
- * existed, or by a direct backup): blobs cannot be copied, the caller backs up directly.
- */
-export class TierKeysDifferError extends Error {
-  override readonly name = "TierKeysDifferError";
-}
 
 export interface TierCopyResult {
   snapshotId: string;
@@ -32,12 +22,14 @@ export interface TierCopyResult {
   filesUnchanged: number;
   durationMs: number;
   blobsCopied: number;
+  /** The destination has a key ring of its own: blob ids were computed again, trees rewritten. */
+  idsRewritten: boolean;
   /** The snapshot's paths: the staged data types (`…/staging/<policy>/<data type>`). */
   paths: string[];
 }
 
 function unavailable(ref: BackupRepositoryRef, error: unknown): Error {
-  if (error instanceof TierUnavailableError || error instanceof TierKeysDifferError) return error;
+  if (error instanceof TierUnavailableError) return error;
   if (error instanceof BackupError && error.code !== "STORAGE_FAILED" && error.code !== "LOCKED")
     return error;
   return new TierUnavailableError(
@@ -80,10 +72,6 @@ export async function copyBetweenTiers(
     } catch (error) {
       throw unavailable(to, error);
     }
-    if (!sharesBlobIds(source, destination))
-      throw new TierKeysDifferError(
-        `${to.level} (${to.owner}) has its own key ring; it is backed up directly`,
-      );
     try {
       const snapshot = await source.loadSnapshot(snapshotId);
       const tags = snapshot.tags.map((tag) =>
@@ -99,6 +87,7 @@ export async function copyBetweenTiers(
         filesUnchanged: snapshot.summary.filesUnmodified,
         durationMs: result.durationMs,
         blobsCopied: result.blobsCopied,
+        idsRewritten: result.idsRewritten,
         paths: snapshot.paths,
       };
     } catch (error) {

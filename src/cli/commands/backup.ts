@@ -120,16 +120,48 @@ export async function runCommand(
     ...(options.node === undefined ? {} : { node: options.node }),
   });
   if (options.json === true) printJson(output, answer);
-  else
-    for (const result of answer.results) {
-      for (const snapshot of result.snapshots)
-        output.stdout.write(
-          `${result.node}  ${snapshot.level}  snapshot ${snapshot.snapshotId.slice(0, 12)}  ${formatBytes(snapshot.sizeBytes)} (${formatBytes(snapshot.addedBytes)} new)  ${snapshot.dataTypes.join(",")}\n`,
-        );
-      if (result.message !== null)
+  else {
+    const rows = answer.results.flatMap((result) =>
+      result.levels.map((level) => [result.node, level.level, ...levelCells(level)]),
+    );
+    if (rows.length > 0)
+      output.stdout.write(
+        `${table([["NODE", "LEVEL", "DONE", "SNAPSHOT", "SIZE", "STORED", "TIME", "NOTE"], ...rows])}\n`,
+      );
+    for (const result of answer.results)
+      if (result.message !== null && (!result.ok || result.levels.length === 0))
         output.stdout.write(`${result.node}  ${result.ok ? "" : "FAILED: "}${result.message}\n`);
-    }
+  }
   return answer.results.every((result) => result.ok) ? 0 : 1;
+}
+
+/** One level of a run: what was done, the snapshot, sizes, duration and a note. */
+function levelCells(level: BackupRunResponse["results"][number]["levels"][number]): string[] {
+  const seconds = `${(level.durationMs / 1_000).toFixed(1)}s`;
+  switch (level.outcome) {
+    case "backup":
+      return [
+        "backup",
+        level.snapshotId?.slice(0, 12) ?? "",
+        formatBytes(level.sizeBytes),
+        `${formatBytes(level.addedBytes)} new`,
+        seconds,
+        "read from the sources",
+      ];
+    case "copy":
+      return [
+        `copy of ${level.fromLevel ?? "?"}`,
+        level.snapshotId?.slice(0, 12) ?? "",
+        formatBytes(level.sizeBytes),
+        `${formatBytes(level.addedBytes)} copied`,
+        seconds,
+        `${level.blobsCopied} blobs`,
+      ];
+    case "skipped":
+      return ["skipped", "", "", "", "", level.message ?? ""];
+    case "failed":
+      return ["FAILED", "", "", "", "", level.message ?? ""];
+  }
 }
 
 export async function restoreCommand(
@@ -207,7 +239,11 @@ export function registerBackupCommands(program: Command): void {
       .command("run")
       .description(
         "Backs a policy up now, on every connected node (each backs up the policy's data it " +
-          "holds) or on --node, at every level of the policy or --level. Prints each snapshot.",
+          "holds) or on --node. At every level of the policy, the data is read once: backed up " +
+          "to the first tier that takes it (EDGE_LOCAL, EDGE_CLUSTER, REGIONAL, CLOUD) and that " +
+          "snapshot copied to the other tiers; a tier that is down gets the copy later. With " +
+          "--level, only that level, backed up directly. Prints per node and level whether it " +
+          "was a backup or a copy, the snapshot, its size, the bytes stored and the time.",
       )
       .argument("<policy>", "backup policy name, as in the fleet spec"),
   )

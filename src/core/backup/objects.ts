@@ -108,6 +108,8 @@ export const snapshotSchema = z.object({
   parent: hexId.nullable(),
   tags: z.array(z.string()),
   summary: snapshotSummarySchema,
+  /** Set on a copy (`copySnapshot`): the id of the snapshot it was copied from, in the source repository. */
+  copiedFrom: hexId.optional(),
 });
 export type Snapshot = z.infer<typeof snapshotSchema>;
 

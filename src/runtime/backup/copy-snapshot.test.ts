@@ -1,5 +1,6 @@
-// Copying snapshots between repositories that share the fleet's key ring: byte-identical
-// restores from the copy, dedup across copies, an interrupted copy and its rerun.
+// Copying snapshots between repositories, sharing the fleet's key ring or with keys of their
+// own: byte-identical restores from the copy, only new blobs on the next copy, an interrupted
+// copy and its rerun.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -7,7 +8,7 @@ import { backup } from "./backup.ts";
 import { check } from "./check.ts";
 import { copySnapshot, initRepositoryLike } from "./copy-snapshot.ts";
 import { DirectoryBlobStore } from "./directory-blob-store.ts";
-import { openRepository } from "./repository.ts";
+import { initRepository, openRepository, sha256Hex } from "./repository.ts";
 import type { Repository } from "./repository.ts";
 import { restore } from "./restore.ts";
 import {
@@ -115,15 +116,87 @@ describe("copySnapshot", () => {
     });
   });
 
-  it("refuses repositories with different blob-id keys", async () => {
+  it("copies between repositories with different keys: ids rewritten, restores, then only new blobs", async () => {
     await withTemporaryDirectory(async (directory) => {
       const source = join(directory, "source");
-      await mkdir(source);
-      await writeFile(join(source, "a"), "a");
+      await writeDataset(source, 3);
+      // A second copy of a file: identical content in two places is stored once.
+      await writeFile(join(source, "nested", "deeper", "big-again.bin"), noise(300_000, 3));
       const from = await initTestingRepository(new DirectoryBlobStore(join(directory, "from")));
-      const to = await initTestingRepository(new DirectoryBlobStore(join(directory, "to")));
+      const toStore = new DirectoryBlobStore(join(directory, "to"));
+      const otherPassword = "another password, another key ring";
+      const to = await initRepository(toStore, otherPassword, testingRepositoryOptions);
+      expect(to.keys.blobIdKey.equals(from.keys.blobIdKey)).toBe(false);
+      const first = await backup(from, { paths: [source], workerCount: 0 });
+
+      const copied = await copySnapshot(from, to, first.snapshotId, { tags: ["level:REGIONAL"] });
+      expect(copied).toMatchObject({
+        alreadyPresent: false,
+        idsRewritten: true,
+        blobsCopiedSealed: 0,
+      });
+      const dataBlobsInSource = [...from.index.blobs.values()].filter(
+        (blob) => blob.type === "data",
+      ).length;
+      expect(copied.blobsDecrypted).toBeGreaterThanOrEqual(dataBlobsInSource);
+      expect(copied.blobsCopied).toBeGreaterThan(10);
+
+      const reopened = await openRepository(toStore, otherPassword);
+      await expect(openRepository(toStore, testingPassword)).rejects.toThrow("wrong password");
+      expect((await check(reopened, { readData: { kind: "all" } })).errors).toEqual([]);
+      const copy = await reopened.loadSnapshot(copied.snapshotId);
+      expect(copy).toMatchObject({ copiedFrom: first.snapshotId, tags: ["level:REGIONAL"] });
+      expect(copy.tree).not.toBe(first.snapshot.tree);
+      expect(await restoredTree(reopened, copied.snapshotId, join(directory, "r1"))).toEqual(
+        await describeTree(source),
+      );
+      expect((await copySnapshot(from, reopened, first.snapshotId)).alreadyPresent).toBe(true);
+
+      // One file changes: the copy reads and stores only its new chunks and the trees above it.
+      await writeFile(join(source, "nested", "file-3.bin"), noise(5_000, 4242));
+      const second = await backup(from, { paths: [source], workerCount: 0 });
+      const again = await copySnapshot(from, reopened, second.snapshotId);
+      expect(again.blobsCopied).toBeGreaterThan(0);
+      expect(again.blobsCopied).toBeLessThan(copied.blobsCopied / 4);
+      expect(again.blobsDecrypted).toBeLessThan(copied.blobsDecrypted / 4);
+      expect(again.blobsSkipped).toBeGreaterThan(0);
+      const final = await openRepository(toStore, otherPassword);
+      expect((await check(final, { readData: { kind: "all" } })).errors).toEqual([]);
+      expect((await final.loadSnapshot(again.snapshotId)).parent).toBe(copied.snapshotId);
+      expect(await restoredTree(final, again.snapshotId, join(directory, "r2"))).toEqual(
+        await describeTree(source),
+      );
+      // The first copy still restores the first state.
+      const firstState = await restoredTree(final, copied.snapshotId, join(directory, "r3"));
+      expect(firstState["nested/file-3.bin"]).toContain(`sha256=${sha256Hex(noise(5_000, 303))}`);
+    });
+  });
+
+  it("reruns an interrupted copy between different keys and reuses what it stored", async () => {
+    await withTemporaryDirectory(async (directory) => {
+      const source = join(directory, "source");
+      await writeDataset(source, 5);
+      const from = await initTestingRepository(new DirectoryBlobStore(join(directory, "from")));
       const { snapshotId } = await backup(from, { paths: [source], workerCount: 0 });
-      await expect(copySnapshot(from, to, snapshotId)).rejects.toThrow("different blob-id keys");
+      const toStore = new DirectoryBlobStore(join(directory, "to"));
+      const to = await initRepository(toStore, "other", testingRepositoryOptions);
+      await expect(
+        copySnapshot(from, to, snapshotId, {
+          onBlobCopied: (count) => {
+            if (count === 20) throw new Error("crash in the middle");
+          },
+        }),
+      ).rejects.toThrow("crash in the middle");
+      const afterCrash = await openRepository(toStore, "other");
+      expect((await check(afterCrash)).errors).toEqual([]);
+      expect(await afterCrash.listSnapshots()).toEqual([]);
+      const rerun = await copySnapshot(from, afterCrash, snapshotId);
+      expect(rerun.blobsSkipped).toBeGreaterThan(0);
+      const final = await openRepository(toStore, "other");
+      expect((await check(final, { readData: { kind: "all" } })).errors).toEqual([]);
+      expect(await restoredTree(final, rerun.snapshotId, join(directory, "r"))).toEqual(
+        await describeTree(source),
+      );
     });
   });
 });

@@ -63,6 +63,13 @@ export function discardPartialFile(descriptor: number | undefined, partialPath: 
   rmSync(partialPath, { force: true });
 }
 
+/**
+ * The seconds to hand futimes/utimes/lutimes so the file gets the snapshot's microsecond.
+ * libuv turns the double into a timespec and truncates it to whole microseconds, and a double
+ * of ~1.7e9 s is exact only to ~0.24 µs: the plain value came back 1 µs early about half the
+ * time, a millisecond early when that microsecond began one (restores that did not compare
+ * equal, once in a while). Half a microsecond more keeps the truncation on the intended one.
+ */
 export function secondsOf(mtimeNs: string): number {
-  return Number(BigInt(mtimeNs) / 1000n) / 1e6;
+  return (Number(BigInt(mtimeNs) / 1000n) + 0.5) / 1e6;
 }

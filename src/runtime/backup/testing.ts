@@ -33,22 +33,27 @@ export async function withTemporaryDirectory<Result>(
   }
 }
 
-/** Every entry under `root` with type, content, mode and mtime (ms), for equality checks. */
+/**
+ * Every entry under `root` with type, content, mode and mtime, for equality checks. The mtime
+ * is in whole microseconds (what a restore can set) from the exact nanoseconds: `mtimeMs`, a
+ * double, rounds the last ~0.1 µs of a millisecond up into the next one.
+ */
 export async function describeTree(root: string): Promise<Record<string, string>> {
   const entries: Record<string, string> = {};
   const walk = async (relative: string): Promise<void> => {
     for (const name of (await readdir(join(root, relative))).sort()) {
       const path = join(root, relative, name);
       const key = relative === "" ? name : `${relative}/${name}`;
-      const stats = await lstat(path);
+      const stats = await lstat(path, { bigint: true });
+      const mode = (stats.mode & 0o7777n).toString(8);
+      const mtimeUs = stats.mtimeNs / 1000n;
       if (stats.isSymbolicLink()) entries[key] = `symlink -> ${await readlink(path)}`;
       else if (stats.isDirectory()) {
-        entries[key] =
-          `directory mode=${(stats.mode & 0o7777).toString(8)} mtime=${Math.floor(stats.mtimeMs)}`;
+        entries[key] = `directory mode=${mode} mtimeUs=${mtimeUs}`;
         await walk(key);
       } else
         entries[key] =
-          `file mode=${(stats.mode & 0o7777).toString(8)} mtime=${Math.floor(stats.mtimeMs)} size=${stats.size} sha256=${sha256Hex(await readFile(path))}`;
+          `file mode=${mode} mtimeUs=${mtimeUs} size=${stats.size} sha256=${sha256Hex(await readFile(path))}`;
     }
   };
   await walk("");

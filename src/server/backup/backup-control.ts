@@ -310,6 +310,7 @@ export class BackupControl {
           ok: result.ok,
           message: result.message ?? null,
           snapshots: (result.snapshots ?? []).map((snapshot) => ({ ...snapshot, node })),
+          levels: result.levels ?? [],
         };
       }),
     );

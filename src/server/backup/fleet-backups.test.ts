@@ -141,6 +141,17 @@ describe("fleet backups", () => {
     expect(run.results[0]?.message ?? null).toBeNull();
     const levels = run.results[0]?.snapshots.map((snapshot) => snapshot.level);
     expect(levels).toEqual(["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL"]);
+    // The sources are read once, by the EDGE_LOCAL backup; the other tiers get copies of it.
+    expect(run.results[0]?.levels).toMatchObject([
+      { level: "EDGE_LOCAL", outcome: "backup", fromLevel: null },
+      { level: "EDGE_CLUSTER", outcome: "copy", fromLevel: "EDGE_LOCAL" },
+      { level: "REGIONAL", outcome: "copy", fromLevel: "EDGE_LOCAL" },
+    ]);
+    for (const level of run.results[0]?.levels ?? []) {
+      expect(level.sizeBytes).toBeGreaterThan(0);
+      expect(level.addedBytes).toBeGreaterThan(0);
+    }
+    expect(run.results[0]?.levels[1]?.blobsCopied).toBeGreaterThan(0);
 
     const list = await call<BackupListResponse>("GET", "/v1/backups");
     expect(list.snapshots.map((snapshot) => snapshot.level).sort()).toEqual([
@@ -192,6 +203,11 @@ describe("fleet backups", () => {
     expect(degraded.results[0]?.snapshots.map((snapshot) => snapshot.level)).toEqual([
       "EDGE_LOCAL",
       "REGIONAL",
+    ]);
+    expect(degraded.results[0]?.levels.map((level) => level.outcome)).toEqual([
+      "backup",
+      "failed",
+      "copy",
     ]);
     const failures = (await call<BackupListResponse>("GET", "/v1/backups")).failures;
     expect(failures).toMatchObject([
