@@ -66,11 +66,13 @@ export const serviceMessageTypes: ReadonlySet<string> = new Set([
 
 const backupLevelSchema = z.enum(["EDGE_LOCAL", "EDGE_CLUSTER", "REGIONAL", "CLOUD"]);
 const snapshotIdSchema = z.string().regex(/^[0-9a-f]{64}$/, "expected a snapshot id (64 hex)");
+const treeIdSchema = z.string().regex(/^[0-9a-f]{64}$/, "expected a tree id (64 hex)");
 const byteCountSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const dataTypeNameSchema = z.string().min(1).max(128);
 
 const backupSnapshotReportSchema = z.strictObject({
   snapshotId: snapshotIdSchema,
+  treeId: treeIdSchema,
   policy: serviceNameSchema,
   level: backupLevelSchema,
   node: z.string().min(1).max(253),

@@ -206,6 +206,11 @@ export type BackupCommand =
 /** One snapshot as the agent reports it to the server's catalogue. */
 export interface BackupSnapshotReport {
   snapshotId: string;
+  /**
+   * The snapshot's root tree blob id (HMAC-SHA-256 under the repository's blob-id key, hex):
+   * it commits to every file's content, and the ledger records it as the snapshot's digest.
+   */
+  treeId: string;
   policy: string;
   level: BackupLevelName;
   node: string;

@@ -471,6 +471,7 @@ export class FleetBackups {
       });
       const report: BackupSnapshotReport = {
         snapshotId: result.snapshotId,
+        treeId: result.treeId,
         policy: policy.name,
         level,
         node: this.#options.nodeId,
@@ -620,6 +621,7 @@ export class FleetBackups {
       }
       const report: BackupSnapshotReport = {
         snapshotId: result.snapshotId,
+        treeId: result.treeId,
         policy: policy.name,
         level,
         node: this.#options.nodeId,

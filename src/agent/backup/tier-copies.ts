@@ -15,6 +15,8 @@ import type { TierContext } from "./tier-operations.ts";
 
 export interface TierCopyResult {
   snapshotId: string;
+  /** The copy's root tree id in the destination repository. */
+  treeId: string;
   atMs: number;
   sizeBytes: number;
   addedBytes: number;
@@ -80,6 +82,7 @@ export async function copyBetweenTiers(
       const result = await copySnapshot(source, destination, snapshotId, { tags });
       return {
         snapshotId: result.snapshotId,
+        treeId: result.treeId,
         atMs: snapshot.timeMs,
         sizeBytes: snapshot.summary.bytesProcessed,
         addedBytes: result.bytesCopied,

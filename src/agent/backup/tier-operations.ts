@@ -214,6 +214,8 @@ async function withTier<Result>(
 
 export interface TierBackupResult {
   snapshotId: string;
+  /** The snapshot's root tree id: it commits to every file's content (the ledger's digest). */
+  treeId: string;
   atMs: number;
   durationMs: number;
   sizeBytes: number;
@@ -246,6 +248,7 @@ export function backupToTier(
     const summary = result.snapshot.summary;
     return {
       snapshotId: result.snapshotId,
+      treeId: result.snapshot.tree,
       atMs: result.snapshot.timeMs,
       durationMs: Math.round(summary.durationMs),
       sizeBytes: summary.bytesProcessed,

@@ -39,6 +39,8 @@ const previousCopiesTriedMax = 3;
 export interface CopySnapshotResult {
   /** The snapshot's id in the destination (its sealed bytes differ from the source's). */
   snapshotId: string;
+  /** The root tree's id in the destination (the source's, unless ids were rewritten). */
+  treeId: string;
   /** True when the destination already held this snapshot: nothing was copied. */
   alreadyPresent: boolean;
   /** True when the repositories have different blob-id keys: ids were computed again, trees rewritten. */
@@ -188,6 +190,7 @@ export async function copySnapshot(
       );
       const result: CopySnapshotResult = {
         snapshotId: existing?.id ?? "",
+        treeId: existing?.snapshot.tree ?? "",
         alreadyPresent: existing !== undefined,
         idsRewritten,
         blobsCopied: 0,
@@ -216,6 +219,7 @@ export async function copySnapshot(
         await writer.abandon();
         throw error;
       }
+      result.treeId = tree;
       result.snapshotId = await to.saveObject("snapshot", {
         ...snapshot,
         tree,

@@ -25,6 +25,7 @@ function snapshot(
 ): BackupSnapshotReport {
   return {
     snapshotId: id.repeat(64).slice(0, 64),
+    treeId: "7".repeat(64),
     policy: "production_data",
     level,
     node: "edge-1",

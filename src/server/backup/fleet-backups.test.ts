@@ -131,7 +131,7 @@ async function fleet(nodeIds: readonly string[]) {
 
 describe("fleet backups", () => {
   it("run -> list -> restore on another node, and the cluster tier survives losing a holder", async () => {
-    const { root, agents, call } = await fleet(["edge-a", "edge-b", "edge-c"]);
+    const { root, server, agents, call } = await fleet(["edge-a", "edge-b", "edge-c"]);
 
     const run = await call<BackupRunResponse>("POST", "/v1/backups/run", {
       policy: "plant_data",
@@ -168,6 +168,24 @@ describe("fleet backups", () => {
       holders: ["edge-b", "edge-c"],
     });
     if (cluster === undefined) throw new Error("no cluster snapshot");
+    // Each snapshot is in the ledger with its root tree id as the content digest (copies that
+    // share the key ring have the same tree id: the same content).
+    await server.plane.components.events.settled();
+    const backupEntries = (server.plane.components.ledger?.store.entries(0, 1_000) ?? [])
+      .map((entry) => JSON.parse(entry.encoded) as { kind: string; data: object })
+      .filter((entry) => entry.kind === "backup")
+      .map((entry) => entry.data);
+    expect(backupEntries).toEqual(
+      expect.arrayContaining(
+        list.snapshots.map((snapshot) => ({
+          repository: `edge-a/${snapshot.level}`,
+          snapshotId: snapshot.snapshotId,
+          digest: snapshot.treeId,
+          sizeBytes: snapshot.sizeBytes,
+        })),
+      ),
+    );
+    expect(server.plane.components.ledger?.store.findByDigest(cluster.treeId)).toBeDefined();
 
     // Restored on edge-b from the shards held by edge-b and edge-c.
     const firstTarget = join(root, "restore-1");

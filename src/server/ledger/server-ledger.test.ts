@@ -267,6 +267,35 @@ describe("ServerLedger", () => {
     ]);
   });
 
+  it("records a completed backup with its root tree id as the digest", () => {
+    const ledger = openLedger(tempDir());
+    const treeId = "ab".repeat(32);
+    ledger.recordFleetEvent({
+      id: 3,
+      type: "backup.completed",
+      snapshotId: "cd".repeat(32),
+      treeId,
+      policy: "production_data",
+      level: "EDGE_CLUSTER",
+      node: "edge-1",
+      holders: ["edge-2", "edge-3"],
+      atMs: 9,
+      durationMs: 1,
+      sizeBytes: 4_096,
+      addedBytes: 10,
+      filesNew: 1,
+      filesUnchanged: 0,
+      dataTypes: ["production_metrics"],
+      services: {},
+      encrypted: true,
+    });
+    expect(ledger.store.findByDigest(treeId)).toBe(0);
+    expect(JSON.parse(ledger.store.entry(0)!.encoded)).toMatchObject({
+      kind: "backup",
+      data: { repository: "edge-1/EDGE_CLUSTER", digest: treeId, sizeBytes: 4_096 },
+    });
+  });
+
   it("records security events from the event stream and ignores other events", () => {
     const ledger = openLedger(tempDir());
     ledger.recordFleetEvent({ id: 1, type: "node.removed", node: "edge-1", atMs: 5 });

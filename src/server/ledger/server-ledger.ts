@@ -177,6 +177,19 @@ export class ServerLedger {
 
   /** The fleet events the ledger keeps: security events and completed backups. */
   recordFleetEvent(event: FleetEvent): void {
+    if (event.type === "backup.completed") {
+      this.record({
+        kind: "backup",
+        atMs: Math.round(event.atMs),
+        data: {
+          repository: `${event.node}/${event.level}`,
+          snapshotId: event.snapshotId,
+          digest: event.treeId,
+          sizeBytes: event.sizeBytes,
+        },
+      });
+      return;
+    }
     if (event.type !== "security.event") return;
     this.record({
       kind: "security.event",
