@@ -104,6 +104,7 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
       links.flushWaiting(nodeId);
       plane.components.backups?.agentConnected(nodeId);
       plane.components.peers?.agentConnected(nodeId);
+      plane.components.firewall?.agentConnected(nodeId);
       send(socket, {
         type: "welcome",
         heartbeatIntervalMs: detection.options.heartbeatIntervalMs,
@@ -153,7 +154,9 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
             });
             return;
           }
-          plane.components.peers?.agentReported(nodeId, securityMessage.data);
+          if (securityMessage.data.type === "firewall-denied")
+            plane.components.firewall?.agentReported(nodeId, securityMessage.data);
+          else plane.components.peers?.agentReported(nodeId, securityMessage.data);
           return;
         }
         if (typeof type === "string" && serviceMessageTypes.has(type)) {
