@@ -33,6 +33,7 @@ import {
 } from "../core/security/firewall.ts";
 import type { CancelTimer, Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
+import type { PeerAuthorization } from "./peer-security.ts";
 import { parseServerServiceMessage } from "./server-service-message.ts";
 
 export const firewallRulesFileName = "firewall-rules.json";
@@ -50,7 +51,8 @@ export class FirewallRulesFileError extends Error {
 
 /** The outcome of a request check: allowed, or the answer to send. */
 export type FirewallRequestCheck =
-  { readonly ok: true } | { readonly ok: false; readonly statusCode: 403; readonly message: string };
+  | { readonly ok: true }
+  | { readonly ok: false; readonly statusCode: 403; readonly message: string };
 
 export interface AgentFirewallComponents {
   clock: Clock;
@@ -127,7 +129,8 @@ export class AgentFirewall {
   checkRequest(request: IncomingMessage, peerNodeId: string | undefined): FirewallRequestCheck {
     if (this.#rules.length === 0) return { ok: true };
     const facts = factsOf(request.socket, null);
-    const peer = peerNodeId === undefined ? null : { nodeId: peerNodeId, roles: [builtinRoles.node] };
+    const peer =
+      peerNodeId === undefined ? null : { nodeId: peerNodeId, roles: [builtinRoles.node] };
     const decision = decideRequest(this.#rules, facts, peer);
     if (decision.allowed) return { ok: true };
     const path = (request.url ?? "/").split("?")[0]?.slice(0, 512) ?? "/";
@@ -146,6 +149,16 @@ export class AgentFirewall {
       statusCode: 403,
       message: `firewall rule ${decision.rule.index} denies this request`,
     };
+  }
+
+  /**
+   * A signed route's check after PeerSecurity's: a request whose signature passed is then held
+   * to the node and role rules; a refused one stays refused.
+   */
+  afterSignature(request: IncomingMessage, authorization: PeerAuthorization): PeerAuthorization {
+    if (!authorization.ok) return authorization;
+    const check = this.checkRequest(request, authorization.nodeId);
+    return check.ok ? authorization : check;
   }
 
   /** Stops the report timer; unreported denials stay counted in `denials`. */

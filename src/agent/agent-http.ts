@@ -54,6 +54,7 @@ export function createAgentHttpServer(
   });
   // Runs in the same tick as node:http's own connection handler, before any read completes:
   // a denied client's bytes are never parsed.
-  if (guard !== undefined) server.on("connection", (socket: Socket) => guard.admitApiConnection(socket));
+  if (guard !== undefined)
+    server.on("connection", (socket: Socket) => guard.admitApiConnection(socket));
   return server;
 }

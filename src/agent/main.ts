@@ -98,12 +98,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     { clock, logger, report: (message) => link.channel?.send(message) ?? false },
   );
   /** A signed route's check: the signature first, then the firewall's node and role rules. */
-  const authorizePeer = (request: IncomingMessage, bodySha256Header?: string) => {
-    const authorization = peerSecurity.authorize(request, bodySha256Header);
-    if (!authorization.ok) return authorization;
-    const check = firewall.checkRequest(request, authorization.nodeId);
-    return check.ok ? authorization : check;
-  };
+  const authorizePeer = (request: IncomingMessage, bodySha256Header?: string) =>
+    firewall.afterSignature(request, peerSecurity.authorize(request, bodySha256Header));
   const supervisor: ServiceSupervisor = new ServiceSupervisor(
     { dataDir: options.dataDir, nodeId: state.nodeId, cwd: options.servicesCwd ?? process.cwd() },
     {

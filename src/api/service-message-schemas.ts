@@ -140,7 +140,11 @@ export const agentSecurityMessageSchema = z.discriminatedUnion("type", [
   }),
   z.strictObject({
     type: z.literal("firewall-denied"),
-    ruleIndex: z.number().int().min(0).max(firewallRulesMax - 1),
+    ruleIndex: z
+      .number()
+      .int()
+      .min(0)
+      .max(firewallRulesMax - 1),
     listener: z.enum(["agent-api", "service-proxy"]),
     service: serviceNameSchema.nullable(),
     localPort: z.number().int().min(0).max(65_535),

@@ -2,10 +2,7 @@
 // spec's rules that apply to it when its channel opens, and the denials agents report become
 // `firewall.denied` events and a Prometheus counter.
 
-import type {
-  FirewallDeniedMessage,
-  FirewallRulesMessage,
-} from "../api/service-messages.ts";
+import type { FirewallDeniedMessage, FirewallRulesMessage } from "../api/service-messages.ts";
 import type { FirewallRule } from "../core/security/firewall.ts";
 import type { FirewallRuleSpec } from "../core/spec/security-schema.ts";
 import type { Logger } from "../ports/logger.ts";
@@ -21,10 +18,7 @@ export interface ServerFirewallComponents {
 }
 
 /** The rules of `spec` that `nodeId` enforces, in spec order, each with its spec index. */
-export function firewallRulesOf(
-  spec: readonly FirewallRuleSpec[],
-  nodeId: string,
-): FirewallRule[] {
+export function firewallRulesOf(spec: readonly FirewallRuleSpec[], nodeId: string): FirewallRule[] {
   const rules: FirewallRule[] = [];
   spec.forEach((rule, index) => {
     if (rule.nodes !== undefined && !rule.nodes.includes(nodeId)) return;

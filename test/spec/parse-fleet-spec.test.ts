@@ -200,13 +200,16 @@ describe("parseFleetSpec on bad files", () => {
         "from: { cidr: 192.168.1.0/24, node: factory-1-warehouse-edge }\n        to:",
       ),
       expected:
-        "fleet.yaml:149:15: security.network.firewall[0].from: expected no node or role on a rule for a service: its proxy carries unsigned TCP, so it can only match by cidr, got node \"factory-1-warehouse-edge\"",
+        'fleet.yaml:149:15: security.network.firewall[0].from: expected no node or role on a rule for a service: its proxy carries unsigned TCP, so it can only match by cidr, got node "factory-1-warehouse-edge"',
     },
     {
       name: "firewall rule for a user role",
-      text: exampleWith("cidr: 192.168.1.0/24 }\n        description", "role: system_admin }\n        description"),
+      text: exampleWith(
+        "cidr: 192.168.1.0/24 }\n        description",
+        "role: system_admin }\n        description",
+      ),
       expected:
-        "fleet.yaml:160:23: security.network.firewall[3].from.role: expected role node: agents' listeners only see node credentials, got \"system_admin\"",
+        'fleet.yaml:160:23: security.network.firewall[3].from.role: expected role node: agents\' listeners only see node credentials, got "system_admin"',
     },
     {
       name: "firewall rule with an impossible CIDR block",

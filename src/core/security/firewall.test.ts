@@ -107,7 +107,11 @@ const api = (remoteAddress: string, localPort = 7400): ConnectionFacts => ({
   localPort,
   service: null,
 });
-const proxy = (service: string, remoteAddress = "127.0.0.1", localPort = 9000): ConnectionFacts => ({
+const proxy = (
+  service: string,
+  remoteAddress = "127.0.0.1",
+  localPort = 9000,
+): ConnectionFacts => ({
   remoteAddress,
   localPort,
   service,
@@ -211,13 +215,18 @@ describe("decideConnection and decideRequest", () => {
     { action: "deny", from: { role: "node" }, to: { port: 7400 } },
     { action: "deny", from: {}, to: {} },
   );
-  const requestCases: [name: string, sender: PeerFacts, port: number, allowed: boolean, rule: number][] =
-    [
-      ["the named node passes", peer("node-a"), 7400, true, 0],
-      ["another node is denied by the role rule", peer("node-b"), 7400, false, 1],
-      ["another node on another port falls to the last rule", peer("node-b"), 7401, false, 2],
-      ["an unsigned request matches no node or role rule", null, 7400, false, 2],
-    ];
+  const requestCases: [
+    name: string,
+    sender: PeerFacts,
+    port: number,
+    allowed: boolean,
+    rule: number,
+  ][] = [
+    ["the named node passes", peer("node-a"), 7400, true, 0],
+    ["another node is denied by the role rule", peer("node-b"), 7400, false, 1],
+    ["another node on another port falls to the last rule", peer("node-b"), 7401, false, 2],
+    ["an unsigned request matches no node or role rule", null, 7400, false, 2],
+  ];
   it.each(requestCases)("%s", (_name, sender, port, allowed, ruleIndex) => {
     const decision = decideRequest(onlyNodeA, api("127.0.0.1", port), sender);
     expect(decision.allowed).toBe(allowed);
