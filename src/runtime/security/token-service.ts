@@ -110,6 +110,7 @@ export class TokenService {
   #joinTokens: Record<string, JoinTokenRecord> = {};
   #enrolments: Record<string, Enrolment> = {};
   #saving: Promise<void> = Promise.resolve();
+  readonly #revocationListeners: (() => void)[] = [];
 
   private constructor(store: Store, clock: Clock, privateKey: KeyObject) {
     this.#store = store;
@@ -197,12 +198,23 @@ export class TokenService {
     if (Object.keys(this.#revocations.tokens).length >= revocationsMax)
       throw new TokenLimitError(`more than ${revocationsMax} revoked tokens are remembered`);
     this.#revocations.tokens[id] = nowMs + userTokenTtlMsMax;
+    this.#revoked();
     await this.#save(documents.revocations, this.#revocations);
+  }
+
+  /** Tells `listener` of every revocation, as soon as it is in force (before it is stored). */
+  onRevocation(listener: () => void): void {
+    this.#revocationListeners.push(listener);
+  }
+
+  #revoked(): void {
+    for (const listener of this.#revocationListeners) listener();
   }
 
   /** Revokes every token of `subject` issued until now (a quarantined node, a leaver). */
   async revokeSubject(subject: string): Promise<void> {
     this.#revocations.subjects[subject] = this.#clock.nowMs();
+    this.#revoked();
     await this.#save(documents.revocations, this.#revocations);
   }
 
