@@ -4,7 +4,13 @@
 // rules on those alone decide before a byte is read; a rule that also names a node or a role
 // needs the request's verified signature, so such a connection is decided per request.
 
-import { cidrContains, parseCidr, parseIpAddress, type CidrBlock } from "./ip-address.ts";
+import {
+  cidrContains,
+  parseCidr,
+  parseIpAddress,
+  type CidrBlock,
+  type IpAddress,
+} from "./ip-address.ts";
 
 export type FirewallAction = "allow" | "deny";
 
@@ -63,15 +69,28 @@ export function compileFirewallRules(rules: readonly FirewallRule[]): CompiledFi
 const needsPeer = (rule: FirewallRule): boolean =>
   rule.from.node !== undefined || rule.from.role !== undefined;
 
+/** The client's address, parsed at most once per decision. */
+function addressOf(facts: ConnectionFacts): () => IpAddress | undefined {
+  let parsed: IpAddress | undefined | null = null;
+  return () => {
+    if (parsed === null) parsed = parseIpAddress(facts.remoteAddress);
+    return parsed;
+  };
+}
+
 /** Whether the address, port and service of `facts` match the rule (its peer fields aside). */
-function matchesConnection(compiled: CompiledFirewallRule, facts: ConnectionFacts): boolean {
+function matchesConnection(
+  compiled: CompiledFirewallRule,
+  facts: ConnectionFacts,
+  address: () => IpAddress | undefined,
+): boolean {
   const { rule, block } = compiled;
   if (rule.to.port !== undefined && rule.to.port !== facts.localPort) return false;
   if (rule.to.service !== undefined && rule.to.service !== facts.service) return false;
   if (block === undefined) return true;
-  const address = parseIpAddress(facts.remoteAddress);
+  const client = address();
   // An address the socket could not tell is in no block: it matches no CIDR rule.
-  return address !== undefined && cidrContains(block, address);
+  return client !== undefined && cidrContains(block, client);
 }
 
 function matchesPeer(rule: FirewallRule, peer: PeerFacts): boolean {
@@ -95,8 +114,9 @@ export function decideConnection(
   rules: readonly CompiledFirewallRule[],
   facts: ConnectionFacts,
 ): ConnectionDecision {
+  const address = addressOf(facts);
   for (const compiled of rules) {
-    if (!matchesConnection(compiled, facts)) continue;
+    if (!matchesConnection(compiled, facts, address)) continue;
     if (needsPeer(compiled.rule)) return { allowed: "per-request" };
     return decided(compiled.rule);
   }
@@ -113,8 +133,9 @@ export function decideRequest(
   facts: ConnectionFacts,
   peer: PeerFacts,
 ): FirewallDecision {
+  const address = addressOf(facts);
   for (const compiled of rules) {
-    if (matchesConnection(compiled, facts) && matchesPeer(compiled.rule, peer))
+    if (matchesConnection(compiled, facts, address) && matchesPeer(compiled.rule, peer))
       return decided(compiled.rule);
   }
   return decided(undefined);

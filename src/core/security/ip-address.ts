@@ -16,6 +16,8 @@ export interface CidrBlock {
   /** The block's first address (host bits cleared). */
   readonly network: bigint;
   readonly prefixLength: number;
+  /** The prefix's bits set, the host bits clear. */
+  readonly mask: bigint;
 }
 
 const ipv4MappedPrefix = 0xffffn << 32n;
@@ -90,7 +92,8 @@ export function parseCidr(text: string): CidrBlock | undefined {
   const family: IpFamily = addressText.includes(":") ? 6 : 4;
   const value = family === 4 ? parseIpv4(addressText) : parseIpv6(addressText);
   if (value === undefined || BigInt(prefixLength) > bitsOf(family)) return undefined;
-  return { family, network: value & maskOf(family, prefixLength), prefixLength };
+  const mask = maskOf(family, prefixLength);
+  return { family, network: value & mask, prefixLength, mask };
 }
 
 function maskOf(family: IpFamily, prefixLength: number): bigint {
@@ -111,5 +114,5 @@ export function cidrContains(block: CidrBlock, address: IpAddress): boolean {
         ? ipv4MappedPrefix | address.value
         : undefined;
   if (value === undefined) return false;
-  return (value & maskOf(block.family, block.prefixLength)) === block.network;
+  return (value & block.mask) === block.network;
 }
