@@ -23,17 +23,18 @@ export interface CidrBlock {
 const ipv4MappedPrefix = 0xffffn << 32n;
 const bitsOf = (family: IpFamily): bigint => (family === 4 ? 32n : 128n);
 
+const ipv4Pattern = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
 function parseIpv4(text: string): bigint | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(part)) return undefined;
-    const octet = Number(part);
+  const match = ipv4Pattern.exec(text);
+  if (match === null) return undefined;
+  let value = 0;
+  for (let group = 1; group <= 4; group += 1) {
+    const octet = Number(match[group]);
     if (octet > 255) return undefined;
-    value = (value << 8n) | BigInt(octet);
+    value = value * 256 + octet;
   }
-  return value;
+  return BigInt(value);
 }
 
 function parseGroups(text: string): number[] | undefined {
@@ -74,6 +75,11 @@ export function parseIpAddress(text: string): IpAddress | undefined {
   if (!text.includes(":")) {
     const value = parseIpv4(text);
     return value === undefined ? undefined : { family: 4, value };
+  }
+  // The common dual-stack form of an IPv4 client, without the general IPv6 parse.
+  if (/^::ffff:/i.test(text) && text.includes(".")) {
+    const value = parseIpv4(text.slice("::ffff:".length));
+    if (value !== undefined) return { family: 4, value };
   }
   const value = parseIpv6(text.replace(/%[0-9A-Za-z._~-]{1,32}$/, ""));
   if (value === undefined) return undefined;
