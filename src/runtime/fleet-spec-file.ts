@@ -1,6 +1,7 @@
 // Reads a fleet spec file from disk and hands its text to the pure parser. Reading is bounded:
 // at most one byte more than a spec may have is read, whatever the file (a FIFO, /dev/zero).
 
+import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { FleetSpecError } from "../core/spec/fleet-spec-error.ts";
 import type { FleetSpec } from "../core/spec/fleet-spec-schema.ts";
@@ -62,12 +63,23 @@ async function readAtMost(path: string, bytesMax: number): Promise<Uint8Array | 
   }
 }
 
+/** A validated fleet spec and the SHA-256 (hex) of the file's bytes, as the ledger records it. */
+export interface FleetSpecFile {
+  spec: FleetSpec;
+  digest: string;
+}
+
+/** Reads and validates the fleet spec at `path`; see {@link readFleetSpecFile}. */
+export async function loadFleetSpecFile(path: string): Promise<FleetSpec> {
+  return (await readFleetSpecFile(path)).spec;
+}
+
 /**
- * Reads and validates the fleet spec at `path`.
+ * Reads and validates the fleet spec at `path`, with the digest of exactly the bytes parsed.
  * Throws {@link FleetSpecFileError} when the file cannot be read, and {@link FleetSpecError}
  * (one line per problem, with line and column) when its content is not a valid fleet spec.
  */
-export async function loadFleetSpecFile(path: string): Promise<FleetSpec> {
+export async function readFleetSpecFile(path: string): Promise<FleetSpecFile> {
   let bytes: Uint8Array | undefined;
   try {
     bytes = await readAtMost(path, fleetSpecBytesMax);
@@ -86,5 +98,8 @@ export async function loadFleetSpecFile(path: string): Promise<FleetSpec> {
   } catch {
     throw contentProblem("expected UTF-8 text, got bytes that are not UTF-8");
   }
-  return parseFleetSpec(text, path);
+  return {
+    spec: parseFleetSpec(text, path),
+    digest: createHash("sha256").update(bytes).digest("hex"),
+  };
 }

@@ -70,6 +70,8 @@ export interface ServerOptions {
   dataDir: string;
   detection: DetectorOptions;
   declaredNodes?: ReadonlyMap<string, DeclaredNode>;
+  /** SHA-256 (hex) of the fleet spec file's bytes; the ledger records each new one. */
+  fleetSpecDigest?: string;
   /** The fleet spec's services: the server places them and fails them over. */
   services?: readonly ServiceSpec[];
   failover?: FailoverOptions;
@@ -108,6 +110,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await directory.load();
   const events = new EventLog(store, logger);
   const ledger = ServerLedger.open(options.dataDir, { clock, logger });
+  events.subscribe((event) => ledger.recordFleetEvent(event));
+  if (options.fleetSpecDigest !== undefined)
+    ledger.recordConfig("fleet-spec", options.fleetSpecDigest);
   // The metrics read node counts from the detector only when scraped, after both exist.
   const metrics: ServerMetrics = new ServerMetrics((): Map<string, number> =>
     detection.countByStatus(),
@@ -168,6 +173,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ? loadOrCreateCertificateAuthority(join(options.dataDir, "tls"), [options.host], clock.nowMs())
     : undefined;
   const tokens = await TokenService.open(options.dataDir, store, clock);
+  tokens.onFact((fact) => ledger.recordToken(fact));
   const adminToken = await bootstrapAdminToken(options.dataDir, tokens);
   const security = new ServerSecurity({
     tokens,

@@ -181,6 +181,9 @@ describe("authentication", () => {
     });
     expect(revocation.statusCode).toBe(200);
     expect((await get(revoked.token)).json()).toMatchObject({ message: /revoked/ });
+    const tokenFacts = ledgerData(server).filter((entry) => entry.data.tokenId === revoked.id);
+    expect(tokenFacts.map((entry) => entry.kind)).toEqual(["token.issued", "token.revoked"]);
+    expect(tokenFacts[1]?.data.reason).toMatch(/^revoked by /);
 
     const { privateKey } = generateKeyPairSync("ed25519");
     const nowS = Math.floor(state.nowMs / 1_000);
@@ -231,6 +234,19 @@ describe("authentication", () => {
     ]);
   });
 });
+
+/** Kind and data of every ledger entry, oldest first. */
+function ledgerData(server: RunningServer): { kind: string; data: Record<string, unknown> }[] {
+  const ledger = server.plane.components.ledger;
+  if (ledger === undefined) throw new Error("the server runs without a ledger");
+  return ledger.store.entries(0, 1_000).map((entry) => {
+    const { kind, data } = JSON.parse(entry.encoded) as {
+      kind: string;
+      data: Record<string, unknown>;
+    };
+    return { kind, data };
+  });
+}
 
 describe("authorisation", () => {
   it("allows and denies per function by role, from built-in and spec rules", async () => {
@@ -387,6 +403,10 @@ describe("enrolment and renewal", () => {
       payload: registration("edge-1"),
     });
     expect(after.statusCode).toBe(401);
+    const recorded = ledgerData(server);
+    expect(recorded.filter((entry) => entry.kind === "security.event")).toHaveLength(4);
+    const revocation = recorded.find((entry) => entry.kind === "token.revoked");
+    expect(revocation?.data).toMatchObject({ subject: "edge-1", reason: /^quarantined/ });
   });
 });
 

@@ -47,7 +47,7 @@ export class ServerSecurity implements AccessGuard {
   readonly tokens: TokenService;
   readonly policy: AccessPolicy;
   readonly detector: IntrusionDetector;
-  readonly nonces = new NonceCache(nonceCacheDefaults);
+  readonly nonces: NonceCache;
   readonly tls: TlsMaterial | undefined;
   readonly enforce: boolean;
   readonly #limiter: RateLimiter;
@@ -61,6 +61,7 @@ export class ServerSecurity implements AccessGuard {
   constructor(components: ServerSecurityComponents) {
     const spec = components.spec ?? securitySchema.parse({});
     this.tokens = components.tokens;
+    this.nonces = new NonceCache(nonceCacheDefaults, components.clock.nowMs());
     this.tls = components.tls;
     this.enforce = components.enforce;
     this.#events = components.events;
@@ -202,7 +203,7 @@ export class ServerSecurity implements AccessGuard {
     if (source.startsWith("node:")) {
       this.#onNodeQuarantined(source.slice("node:".length), details);
       this.tokens
-        .revokeSubject(source.slice("node:".length))
+        .revokeSubject(source.slice("node:".length), `quarantined: ${details}`)
         .catch((error: unknown) =>
           this.#logger.error({ err: error, source }, "could not revoke a quarantined node"),
         );

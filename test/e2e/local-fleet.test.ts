@@ -50,6 +50,28 @@ describe("a local industrial fleet", () => {
     expect(fleetFile().nodes.every((node) => node.pgid === node.pid)).toBe(true);
   });
 
+  it("records the spec, the enrolments and the tokens in the ledger (audit log)", async () => {
+    const { stdout } = await edgeward(
+      "audit",
+      "log",
+      "--from",
+      "0",
+      "--limit",
+      "100",
+      "--dir",
+      dir,
+      "--json",
+    );
+    const kinds = (JSON.parse(stdout) as { entries: { kind: string }[] }).entries.map(
+      (entry) => entry.kind,
+    );
+    expect(kinds.filter((kind) => kind === "config.changed")).toHaveLength(1);
+    expect(kinds.filter((kind) => kind === "enrolment").length).toBeGreaterThanOrEqual(5);
+    expect(kinds).toContain("token.issued");
+    const text = (await edgeward("audit", "log", "--dir", dir)).stdout;
+    expect(text).toMatch(/config\.changed +\{"digest":"[0-9a-f]{64}","what":"fleet-spec"\}/);
+  });
+
   it("marks a crashed node FAILED, a stopped node OFFLINE, and re-admits the crashed one", async () => {
     const [crashed, stopped] = fleetFile().nodes;
     if (crashed === undefined || stopped === undefined)

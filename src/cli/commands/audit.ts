@@ -1,9 +1,15 @@
 // `edgeward audit verify` and `edgeward audit proof`: re-verify the ledger without trusting
-// the server, from an export file or from the server's own export.
+// the server, from an export file or from the server's own export. `edgeward audit log` lists
+// entries.
 
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import type { LedgerInclusionResponse, LedgerTreeHeadResponse } from "../../api/ledger-contract.ts";
+import type {
+  LedgerEntriesResponse,
+  LedgerEntryView,
+  LedgerInclusionResponse,
+  LedgerTreeHeadResponse,
+} from "../../api/ledger-contract.ts";
 import {
   auditLedgerExport,
   ledgerExportSchema,
@@ -32,6 +38,9 @@ interface AuditOptions extends ServerSelection {
   saveHead?: string;
   json?: boolean;
 }
+
+/** Entries `audit log` lists at most (the API's page size). */
+export const auditLogEntriesMax = 1_000;
 
 export class AuditInputError extends Error {
   override readonly name = "AuditInputError";
@@ -285,6 +294,30 @@ function printProof(report: ProofReport, json: boolean): void {
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
+function parseEntryCount(text: string): number {
+  const count = Number(text);
+  if (!Number.isInteger(count) || count < 1 || count > auditLogEntriesMax)
+    throw new AuditInputError(`expected a count from 1 to ${auditLogEntriesMax}, got ${text}`);
+  return count;
+}
+
+function parseEntryIndex(text: string): number {
+  const index = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(index))
+    throw new AuditInputError(`expected an entry index (0, 1, ...), got ${text}`);
+  return index;
+}
+
+/** One line per entry: index, time, kind and the entry's data as compact JSON. */
+function printEntries(entries: readonly LedgerEntryView[], treeSize: number): void {
+  const lines = entries.map((entry) => {
+    const { data } = JSON.parse(entry.encoded) as { data: unknown };
+    return `${String(entry.index).padStart(6)}  ${new Date(entry.atMs).toISOString()}  ${entry.kind.padEnd(14)}  ${JSON.stringify(data)}`;
+  });
+  lines.push(`${entries.length} of ${treeSize} entries`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
 export function registerAuditCommands(program: Command): void {
   const audit = program
     .command("audit")
@@ -329,6 +362,46 @@ export function registerAuditCommands(program: Command): void {
       if (options.saveHead !== undefined && result.ok && result.latestVerified !== undefined)
         writeFileSync(options.saveHead, `${JSON.stringify(result.latestVerified, null, 2)}\n`);
       if (!result.ok) process.exitCode = 1;
+    });
+
+  audit
+    .command("log")
+    .summary("list ledger entries, newest last")
+    .description(
+      "Lists entries with their index, time, kind and data: the last 20 by default, or --limit " +
+        "entries from --from on. Use `audit proof <index>` to prove one of them.",
+    )
+    .option(
+      "--dir <dir>",
+      "find the server of the local fleet in this directory (default .edgeward)",
+    )
+    .option("--server <url>", "the server's URL (default: the local fleet, then $EDGEWARD_SERVER)")
+    .option("--from <index>", "first entry to list", parseEntryIndex)
+    .option(
+      "--limit <count>",
+      `entries to list, at most ${auditLogEntriesMax}`,
+      parseEntryCount,
+      20,
+    )
+    .option(
+      "--json",
+      "print the API's answer: {treeSize, entries: [{index, kind, atMs, encoded, leafHash}]}",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  edgeward audit log\n  edgeward audit log --from 0 --limit 1000 --json | jq '.entries[] | select(.kind == \"token.revoked\")'",
+    )
+    .action(async (options: ServerSelection & { from?: number; limit: number; json?: boolean }) => {
+      const client = new ApiClient(resolveServerUrl(options));
+      const read = (from: number) =>
+        client.getJson<LedgerEntriesResponse>(
+          `/v1/ledger/entries?from=${from}&limit=${options.limit}`,
+        );
+      let answer = await read(options.from ?? 0);
+      if (options.from === undefined && answer.treeSize > options.limit)
+        answer = await read(answer.treeSize - options.limit);
+      if (options.json === true) process.stdout.write(`${JSON.stringify(answer)}\n`);
+      else printEntries(answer.entries, answer.treeSize);
     });
 
   serverOptions(audit.command("proof <entry>"))

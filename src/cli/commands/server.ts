@@ -5,7 +5,7 @@ import {
   detectorPresetNames,
   type DetectorPresetName,
 } from "../../core/membership/detector-options.ts";
-import { loadFleetSpecFile } from "../../runtime/fleet-spec-file.ts";
+import { readFleetSpecFile } from "../../runtime/fleet-spec-file.ts";
 import { declaredNodesFromSpec, detectorOptionsFromSpec } from "../../server/declared-nodes.ts";
 import { logLevels, type LogLevel } from "../../runtime/json-line-logger.ts";
 import { createProcessLogger } from "../logging.ts";
@@ -98,7 +98,9 @@ export function registerServerCommand(program: Command): void {
     .action(async (options: ServerCommandOptions) => {
       const { startServer } = await import("../../server/main.ts");
       const logger = createProcessLogger("edgeward-server", options.logLevel);
-      const spec = options.spec === undefined ? undefined : await loadFleetSpecFile(options.spec);
+      const specFile =
+        options.spec === undefined ? undefined : await readFleetSpecFile(options.spec);
+      const spec = specFile?.spec;
       const detection =
         options.preset !== undefined
           ? detectorOptionsFor(options.preset)
@@ -113,6 +115,7 @@ export function registerServerCommand(program: Command): void {
         ...(spec === undefined
           ? {}
           : {
+              fleetSpecDigest: specFile?.digest,
               declaredNodes: declaredNodesFromSpec(spec),
               services: spec.services,
               backup: spec.backup,

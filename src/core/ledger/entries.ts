@@ -36,7 +36,12 @@ export const ledgerEntryDataSchemas = {
     roles: z.array(name).max(64),
     expiresAtMs: time,
   }),
-  "token.revoked": z.strictObject({ tokenId: name, reason: text }),
+  /** One token by id, or every token of a subject issued until then (a quarantined node). */
+  "token.revoked": z
+    .strictObject({ tokenId: name.optional(), subject: name.optional(), reason: text })
+    .refine((data) => (data.tokenId === undefined) !== (data.subject === undefined), {
+      error: "expected exactly one of tokenId and subject",
+    }),
   "config.changed": z.strictObject({
     /** What changed: `fleet-spec`, `policy:<name>`, ... */
     what: name,

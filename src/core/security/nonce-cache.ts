@@ -1,6 +1,8 @@
 // Replay protection for signed requests: a request carries a timestamp and a nonce; it is
 // accepted once, and only while its timestamp is within the skew window. The cache only has to
-// remember nonces for that window, so it stays bounded.
+// remember nonces for that window, so it stays bounded. Nonces live in memory only: a
+// restarted verifier refuses everything signed before it started, so a request accepted by
+// its previous incarnation cannot be replayed to the new one within the window.
 
 export interface NonceCacheOptions {
   /** Requests older or newer than this (relative to the verifier's clock) are refused. */
@@ -22,9 +24,12 @@ export class NonceCache {
   readonly #options: NonceCacheOptions;
   /** nonce -> time it may be forgotten, in insertion order (which is also expiry order, roughly). */
   readonly #seen = new Map<string, number>();
+  readonly #startedAtMs: number;
 
-  constructor(options: NonceCacheOptions = nonceCacheDefaults) {
+  /** `startedAtMs`: when this verifier started; anything signed earlier is refused as stale. */
+  constructor(options: NonceCacheOptions, startedAtMs: number) {
     this.#options = options;
+    this.#startedAtMs = startedAtMs;
   }
 
   get size(): number {
@@ -35,7 +40,7 @@ export class NonceCache {
   check(nonce: string, timestampMs: number, nowMs: number): NonceCheck {
     if (nonce.length === 0 || nonce.length > nonceCharactersMax || !Number.isFinite(timestampMs))
       return { accepted: false, reason: "malformed" };
-    if (Math.abs(nowMs - timestampMs) > this.#options.windowMs)
+    if (Math.abs(nowMs - timestampMs) > this.#options.windowMs || timestampMs < this.#startedAtMs)
       return { accepted: false, reason: "stale" };
     this.#forgetExpired(nowMs);
     if (this.#seen.has(nonce)) return { accepted: false, reason: "replay" };

@@ -19,7 +19,7 @@ const fakeVerify = (text: string, signature: Uint8Array, key: string) =>
 const nowMs = 1_000_000;
 const keys: Record<string, string> = { "node-a": "key-a", "node-b": "key-b" };
 
-function verification(nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 })) {
+function verification(nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 }, 0)) {
   return {
     nowMs,
     skewMs: 30_000,
@@ -190,7 +190,7 @@ describe("verifying a peer request", () => {
   });
 
   it("rejects a replay, and a forgery does not use up the genuine nonce", () => {
-    const nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 });
+    const nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 }, 0);
     const forged = signedHeaders({ signingKey: "key-evil", nonce: "shared" });
     const genuine = signedHeaders({ nonce: "shared" });
     expect(verifyPeerRequest(received(forged), verification(nonces)).ok).toBe(false);

@@ -151,7 +151,7 @@ describe("token claims", () => {
 
 describe("nonce cache", () => {
   it("accepts a nonce once, refuses stale and replayed ones, forgets after the window", () => {
-    const cache = new NonceCache({ windowMs: 1_000, noncesMax: 10 });
+    const cache = new NonceCache({ windowMs: 1_000, noncesMax: 10 }, 0);
     expect(cache.check("a", 5_000, 5_000)).toEqual({ accepted: true });
     expect(cache.check("a", 5_000, 5_100)).toEqual({ accepted: false, reason: "replay" });
     expect(cache.check("b", 3_000, 5_100)).toEqual({ accepted: false, reason: "stale" });
@@ -162,8 +162,17 @@ describe("nonce cache", () => {
     expect(cache.size).toBe(1);
   });
 
+  it("refuses what was signed before it started: a restart forgets nonces, not freshness", () => {
+    const restarted = new NonceCache({ windowMs: 1_000, noncesMax: 10 }, 5_000);
+    expect(restarted.check("seen-by-the-old-process", 4_900, 5_050)).toEqual({
+      accepted: false,
+      reason: "stale",
+    });
+    expect(restarted.check("new", 5_000, 5_050)).toEqual({ accepted: true });
+  });
+
   it("refuses new nonces when full instead of forgetting live ones", () => {
-    const cache = new NonceCache({ windowMs: 1_000, noncesMax: 2 });
+    const cache = new NonceCache({ windowMs: 1_000, noncesMax: 2 }, 0);
     expect(cache.check("a", 0, 0).accepted).toBe(true);
     expect(cache.check("b", 0, 0).accepted).toBe(true);
     expect(cache.check("c", 0, 0)).toEqual({ accepted: false, reason: "full" });

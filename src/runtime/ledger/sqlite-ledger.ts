@@ -5,7 +5,12 @@
 
 import Database from "better-sqlite3";
 import { fromHex, toHex, utf8 } from "../../core/ledger/bytes.ts";
-import { encodeEntry, entryDigests, type LedgerEntryDraft } from "../../core/ledger/entries.ts";
+import {
+  encodeEntry,
+  entryDigests,
+  type LedgerEntryDraft,
+  type LedgerEntryKind,
+} from "../../core/ledger/entries.ts";
 import {
   appendToFrontier,
   consistencyProof,
@@ -272,6 +277,16 @@ export class SqliteLedger implements SubtreeSource {
 
   entry(index: number): StoredLedgerEntry | undefined {
     return this.entries(index, 1).find((entry) => entry.index === index);
+  }
+
+  /** Entries of one kind, newest first (a scan from the end; kinds that matter here are rare). */
+  *newestOfKind(kind: LedgerEntryKind): Generator<StoredLedgerEntry> {
+    const rows = this.#database
+      .prepare(
+        "SELECT leaf_index, kind, at_ms, encoded, leaf_hash FROM entries WHERE kind = ? ORDER BY leaf_index DESC",
+      )
+      .iterate(kind) as IterableIterator<EntryRow>;
+    for (const row of rows) yield entryFromRow(row);
   }
 
   /** The first entry whose leaf hash or a content digest it names is `digestHex`. */

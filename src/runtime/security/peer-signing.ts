@@ -80,7 +80,10 @@ export class PeerVerifier {
     this.#options = options;
     this.#clock = components.clock;
     this.#publicKeyOf = components.publicKeyOf;
-    this.#nonces = new NonceCache({ windowMs: options.skewMs, noncesMax: options.noncesMax });
+    this.#nonces = new NonceCache(
+      { windowMs: options.skewMs, noncesMax: options.noncesMax },
+      components.clock.nowMs(),
+    );
   }
 
   /**

@@ -95,6 +95,21 @@ export type JoinRedemption =
   | { readonly ok: true; readonly nodeId: string; readonly claims: TokenClaims }
   | { readonly ok: false; readonly rejection: TokenRejection | "used"; readonly message: string };
 
+/** A fact worth auditing: every token issued and every revocation (the ledger records them). */
+export type TokenFact =
+  | {
+      readonly type: "issued";
+      readonly id: string;
+      readonly kind: TokenKind;
+      readonly subject: string;
+      readonly roles: readonly string[];
+      readonly expiresAtMs: number;
+    }
+  | { readonly type: "revoked"; readonly id: string; readonly reason: string }
+  | { readonly type: "subject-revoked"; readonly subject: string; readonly reason: string };
+
+export type TokenFactListener = (fact: TokenFact) => void;
+
 export class TokenLimitError extends Error {
   override readonly name = "TokenLimitError";
 }
@@ -110,6 +125,7 @@ export class TokenService {
   #joinTokens: Record<string, JoinTokenRecord> = {};
   #enrolments: Record<string, Enrolment> = {};
   #saving: Promise<void> = Promise.resolve();
+  #onFact: TokenFactListener = () => {};
   readonly #revocationListeners: (() => void)[] = [];
 
   private constructor(store: Store, clock: Clock, privateKey: KeyObject) {
@@ -137,6 +153,11 @@ export class TokenService {
     return service;
   }
 
+  /** Tells `listener` of every token issued and every revocation, after it took effect. */
+  onFact(listener: TokenFactListener): void {
+    this.#onFact = listener;
+  }
+
   async issue(request: IssueRequest): Promise<IssuedToken> {
     const issuedAtMs = this.#clock.nowMs();
     const expiresAtMs = issuedAtMs + request.ttlMs;
@@ -155,6 +176,14 @@ export class TokenService {
       .setNotBefore(Math.floor(issuedAtMs / 1_000))
       .setExpirationTime(Math.floor(expiresAtMs / 1_000))
       .sign(this.#privateKey);
+    this.#onFact({
+      type: "issued",
+      id,
+      kind: request.kind,
+      subject: request.subject,
+      roles: request.roles,
+      expiresAtMs,
+    });
     return { token, id, issuedAtMs, expiresAtMs };
   }
 
@@ -191,8 +220,8 @@ export class TokenService {
     return before !== undefined && claims.iat * 1_000 <= before;
   }
 
-  /** Revokes one token by id. */
-  async revokeToken(id: string): Promise<void> {
+  /** Revokes one token by id; `reason` says who asked and why (the ledger keeps it). */
+  async revokeToken(id: string, reason: string): Promise<void> {
     const nowMs = this.#clock.nowMs();
     this.#pruneRevocations(nowMs);
     if (Object.keys(this.#revocations.tokens).length >= revocationsMax)
@@ -200,6 +229,7 @@ export class TokenService {
     this.#revocations.tokens[id] = nowMs + userTokenTtlMsMax;
     this.#revoked();
     await this.#save(documents.revocations, this.#revocations);
+    this.#onFact({ type: "revoked", id, reason });
   }
 
   /** Tells `listener` of every revocation, as soon as it is in force (before it is stored). */
@@ -212,10 +242,11 @@ export class TokenService {
   }
 
   /** Revokes every token of `subject` issued until now (a quarantined node, a leaver). */
-  async revokeSubject(subject: string): Promise<void> {
+  async revokeSubject(subject: string, reason: string): Promise<void> {
     this.#revocations.subjects[subject] = this.#clock.nowMs();
     this.#revoked();
     await this.#save(documents.revocations, this.#revocations);
+    this.#onFact({ type: "subject-revoked", subject, reason });
   }
 
   async createJoinToken(

@@ -247,6 +247,68 @@ describe("ServerLedger", () => {
     });
   });
 
+  it("records tokens issued and revoked by id and by subject, never the token itself", () => {
+    const ledger = openLedger(tempDir());
+    ledger.recordToken({
+      type: "issued",
+      id: "t-1",
+      kind: "user",
+      subject: "alice",
+      roles: ["quality_engineer"],
+      expiresAtMs: 2_000.4,
+    });
+    ledger.recordToken({ type: "revoked", id: "t-1", reason: "revoked by admin" });
+    ledger.recordToken({ type: "subject-revoked", subject: "edge-7", reason: "quarantined" });
+    const kinds = ledger.store.entries(0, 10).map((entry) => JSON.parse(entry.encoded) as object);
+    expect(kinds).toMatchObject([
+      { kind: "token.issued", data: { tokenId: "t-1", subject: "alice", expiresAtMs: 2_000 } },
+      { kind: "token.revoked", data: { tokenId: "t-1", reason: "revoked by admin" } },
+      { kind: "token.revoked", data: { subject: "edge-7", reason: "quarantined" } },
+    ]);
+  });
+
+  it("records security events from the event stream and ignores other events", () => {
+    const ledger = openLedger(tempDir());
+    ledger.recordFleetEvent({ id: 1, type: "node.removed", node: "edge-1", atMs: 5 });
+    ledger.recordFleetEvent({
+      id: 2,
+      type: "security.event",
+      source: "ip:10.0.0.9",
+      atMs: 7,
+      severity: "high",
+      activity: "replay",
+      details: "a renewal proof was replayed",
+    });
+    expect(ledger.store.size).toBe(1);
+    expect(JSON.parse(ledger.store.entry(0)!.encoded)).toMatchObject({
+      kind: "security.event",
+      data: { type: "replay", source: "ip:10.0.0.9", severity: "high", eventAtMs: 7 },
+    });
+  });
+
+  it("records a configuration only when its digest changes, naming the previous one", () => {
+    const dataDir = tempDir();
+    const [a, b] = ["a", "b"].map((text) => toHex(sha256(utf8(text))));
+    const first = openLedger(dataDir);
+    first.recordConfig("fleet-spec", a!);
+    first.recordConfig("fleet-spec", a!);
+    first.recordConfig("node-config", b!);
+    first.close();
+    const again = openLedger(dataDir);
+    again.recordConfig("fleet-spec", a!);
+    again.recordConfig("fleet-spec", b!);
+    again.recordConfig("fleet-spec", a!);
+    const data = again.store
+      .entries(0, 10)
+      .map((entry) => (JSON.parse(entry.encoded) as { data: object }).data);
+    expect(data).toEqual([
+      { what: "fleet-spec", digest: a },
+      { what: "node-config", digest: b },
+      { what: "fleet-spec", digest: b, previousDigest: a },
+      { what: "fleet-spec", digest: a, previousDigest: b },
+    ]);
+  });
+
   it("an untouched export verifies, with every head and consistency proof", () => {
     const { ledger } = ledgerWithHistory();
     const result = verifyExport(exportOf(ledger), {});

@@ -10,6 +10,7 @@ import {
 import { toHex, utf8 } from "../../core/ledger/bytes.ts";
 import type { LedgerEntryDraft } from "../../core/ledger/entries.ts";
 import { treeHeadSigningInput, type SignedTreeHead } from "../../core/ledger/tree-head.ts";
+import type { FleetEvent } from "../../api/contract.ts";
 import type { FailoverRecord } from "../../core/failover/failover-protocol.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
 import type { Logger } from "../../ports/logger.ts";
@@ -19,6 +20,7 @@ import {
   type LedgerSigner,
 } from "../../runtime/ledger/ledger-key.ts";
 import { SqliteLedger, type StoredLedgerEntry } from "../../runtime/ledger/sqlite-ledger.ts";
+import type { TokenFact } from "../../runtime/security/token-service.ts";
 
 export interface ServerLedgerOptions {
   /**
@@ -136,6 +138,76 @@ export class ServerLedger {
         durationMs: whole(record.durationMs),
         dataAgeMs: whole(record.dataAgeMs),
       },
+    });
+  }
+
+  /** A token issued or revoked (never the token itself: its id, subject and roles). */
+  recordToken(fact: TokenFact): void {
+    const atMs = Math.round(this.#components.clock.nowMs());
+    switch (fact.type) {
+      case "issued":
+        this.record({
+          kind: "token.issued",
+          atMs,
+          data: {
+            tokenId: fact.id,
+            subject: fact.subject,
+            tokenKind: fact.kind,
+            roles: [...fact.roles],
+            expiresAtMs: Math.round(fact.expiresAtMs),
+          },
+        });
+        return;
+      case "revoked":
+        this.record({
+          kind: "token.revoked",
+          atMs,
+          data: { tokenId: fact.id, reason: fact.reason.slice(0, 2_048) },
+        });
+        return;
+      case "subject-revoked":
+        this.record({
+          kind: "token.revoked",
+          atMs,
+          data: { subject: fact.subject, reason: fact.reason.slice(0, 2_048) },
+        });
+        return;
+    }
+  }
+
+  /** The fleet events the ledger keeps: security events and completed backups. */
+  recordFleetEvent(event: FleetEvent): void {
+    if (event.type !== "security.event") return;
+    this.record({
+      kind: "security.event",
+      atMs: Math.round(event.atMs),
+      data: {
+        type: event.activity,
+        source: event.source,
+        severity: event.severity,
+        eventAtMs: Math.round(event.atMs),
+        details: { text: event.details.slice(0, 2_048) },
+      },
+    });
+  }
+
+  /**
+   * Records `what` (e.g. `fleet-spec`) as changed when its digest differs from the one the
+   * ledger holds last for it; the first digest ever seen is recorded too.
+   */
+  recordConfig(what: string, digest: string): void {
+    let previousDigest: string | undefined;
+    for (const entry of this.#store.newestOfKind("config.changed")) {
+      const data = (JSON.parse(entry.encoded) as { data: { what: string; digest: string } }).data;
+      if (data.what !== what) continue;
+      previousDigest = data.digest;
+      break;
+    }
+    if (previousDigest === digest) return;
+    this.record({
+      kind: "config.changed",
+      atMs: Math.round(this.#components.clock.nowMs()),
+      data: { what, digest, ...(previousDigest === undefined ? {} : { previousDigest }) },
     });
   }
 

@@ -146,11 +146,12 @@ export function registerSecurityRoutes(
     { config: { access: { resource: "tokens", action: "admin" } } },
     async (request): Promise<RevokeResponse> => {
       const body = parseOrReject(revokeSchema, request.body, "revocation");
+      const reason = `revoked by ${request.principal?.subject ?? "an open-access request"}`;
       if ("id" in body) {
-        await limited(() => tokens.revokeToken(body.id));
+        await limited(() => tokens.revokeToken(body.id, reason));
         return { revoked: { id: body.id } };
       }
-      await tokens.revokeSubject(body.subject);
+      await tokens.revokeSubject(body.subject, reason);
       return { revoked: { subject: body.subject } };
     },
   );
