@@ -294,6 +294,17 @@ describe("AgentFirewall on the service proxies", () => {
       }),
     ]);
     expect(firewall.denials).toEqual({ "agent-api": 0, "service-proxy": 1 });
+
+    // A node rule cannot let a proxy's unsigned client past a later deny.
+    firewall.update({
+      type: "firewall-rules",
+      rules: rules(
+        { action: "allow", from: { node: "alpha" }, to: {} },
+        { action: "deny", from: {}, to: {} },
+      ),
+    });
+    expect((await rawExchange(web.port ?? 0)).received).toBe("");
+    expect(web.stats().connectionsDenied).toBe(1);
   });
 });
 

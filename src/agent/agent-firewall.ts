@@ -170,7 +170,12 @@ export class AgentFirewall {
   #admit(socket: Socket, service: string | null, listener: FirewallListener): boolean {
     if (this.#rules.length === 0) return true;
     const facts = factsOf(socket, service);
-    const decision = decideConnection(this.#rules, facts);
+    // A proxy carries plain TCP: no request will ever name a signed sender, so its connection
+    // is decided now as an unsigned one (node and role rules do not match it).
+    const decision =
+      service === null
+        ? decideConnection(this.#rules, facts)
+        : decideRequest(this.#rules, facts, null);
     if (decision.allowed !== false) return true;
     socket.destroy();
     this.#denied({
