@@ -36,10 +36,16 @@ export class LiveSessions {
   }
 
   /**
-   * Holds a session; `close` ends it (called at most once). Returns the release to call when
-   * the session ends by itself. Throws LiveSessionsFullError beyond liveSessionsMax.
+   * Holds a session; `close` ends it (called at most once, at once if the credential is
+   * already revoked). Returns the release to call when the session ends by itself. Throws
+   * LiveSessionsFullError beyond liveSessionsMax.
    */
   hold(claims: TokenClaims, close: () => void): () => void {
+    // Revoked between the upgrade's check and now: it never becomes a session.
+    if (this.#isRevoked(claims)) {
+      close();
+      return () => {};
+    }
     if (this.#sessions.size >= liveSessionsMax)
       throw new LiveSessionsFullError(`more than ${liveSessionsMax} live sessions`);
     const session: Session = { claims, close };
