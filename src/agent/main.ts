@@ -1,8 +1,9 @@
 // Composition root of `edgeward agent`: identity from the data dir, a probe listener (which
 // also serves data copies to peers), real host metrics, the heartbeat channel to the server,
-// the service supervisor and the forwarding proxies.
+// the service supervisor, the forwarding proxies and the firewall guarding both listeners.
 
 import { once } from "node:events";
+import type { IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { NodeMetrics, RegisterRequest } from "../api/contract.ts";
@@ -15,6 +16,7 @@ import { HostMetrics } from "../runtime/metrics/host-metrics.ts";
 import { systemClock } from "../runtime/system-clock.ts";
 import { systemRandom } from "../runtime/system-random.ts";
 import { createAgentHttpServer } from "./agent-http.ts";
+import { AgentFirewall } from "./agent-firewall.ts";
 import { AgentCredentials } from "./agent-credentials.ts";
 import {
   FleetBackups,
@@ -91,6 +93,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   // The channel is created below; the supervisor and the service agent reach it through this.
   const link: { channel?: HeartbeatChannel } = {};
+  const firewall = new AgentFirewall(
+    { dataDir: options.dataDir },
+    { clock, logger, report: (message) => link.channel?.send(message) ?? false },
+  );
+  /** A signed route's check: the signature first, then the firewall's node and role rules. */
+  const authorizePeer = (request: IncomingMessage, bodySha256Header?: string) =>
+    firewall.afterSignature(request, peerSecurity.authorize(request, bodySha256Header));
   const supervisor: ServiceSupervisor = new ServiceSupervisor(
     { dataDir: options.dataDir, nodeId: state.nodeId, cwd: options.servicesCwd ?? process.cwd() },
     {
@@ -106,6 +115,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     listenHost: options.listenHost,
     logger,
     clock,
+    admit: (socket, service) => firewall.admitProxyConnection(socket, service),
   });
   const services: ServiceAgent = new ServiceAgent({
     supervisor,
@@ -142,7 +152,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       send: (message) => link.channel?.send(message) ?? false,
       peers: {
         sign: peerSecurity.sign,
-        authorize: (request, bodySha256Header) => peerSecurity.authorize(request, bodySha256Header),
+        authorize: (request, bodySha256Header) => authorizePeer(request, bodySha256Header),
       },
     },
   );
@@ -156,13 +166,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     },
     quiesce: (service) => supervisor.stop(service, Number.MAX_SAFE_INTEGER),
     logger,
-    authorize: (request) => peerSecurity.authorize(request),
+    authorize: (request) => authorizePeer(request),
   });
 
-  const http = createAgentHttpServer({ nodeId: state.nodeId, incarnation: state.incarnation }, [
-    dataTransfer,
-    backups.blobApi,
-  ]);
+  const http = createAgentHttpServer(
+    { nodeId: state.nodeId, incarnation: state.incarnation },
+    [dataTransfer, backups.blobApi],
+    firewall,
+  );
   http.listen(options.listenPort, options.listenHost);
   await once(http, "listening");
   const address = http.address() as AddressInfo;
@@ -227,6 +238,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
           peerSecurity.update(message);
           return Promise.resolve();
         }
+        if (message.type === "firewall-rules") {
+          firewall.update(message);
+          return Promise.resolve();
+        }
         return message.type === "backup-policies" || message.type === "backup-command"
           ? backups.handle(message)
           : services.handle(message);
@@ -249,6 +264,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     async stop(graceful) {
       cancelSampling();
       credentials.stop();
+      firewall.close();
       await backups.close();
       await channel.stop(graceful);
       await services.close();

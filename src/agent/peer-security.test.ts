@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { AgentSecurityMessage } from "../api/service-messages.ts";
+import type { PeerRequestRejectedMessage } from "../api/service-messages.ts";
 import type { Clock } from "../ports/clock.ts";
 import { silentLogger } from "../ports/logger.ts";
 import {
@@ -73,7 +73,7 @@ const mallory = node("mallory"); // not enrolled
 async function startAgent(self: Node, options: { required: boolean; enrolled: Node[] }) {
   const dataDir = scratch();
   const servicesDir = join(dataDir, "services");
-  const reports: AgentSecurityMessage[] = [];
+  const reports: PeerRequestRejectedMessage[] = [];
   const security = new PeerSecurity(
     { dataDir, requiredUntilTold: true },
     {

@@ -7,9 +7,9 @@ import { existsSync, readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import type {
-  AgentSecurityMessage,
+  PeerIdentitiesMessage,
   PeerRejectionReason,
-  ServerSecurityMessage,
+  PeerRequestRejectedMessage,
 } from "../api/service-messages.ts";
 import {
   passesInOpenFleet,
@@ -43,7 +43,7 @@ export interface PeerSecurityComponents {
   logger: Logger;
   sign: PeerRequestSigner;
   /** Reports a refused request to the server; false when the channel is down (it is counted anyway). */
-  report: (message: AgentSecurityMessage) => boolean;
+  report: (message: PeerRequestRejectedMessage) => boolean;
 }
 
 export class PeerSecurity {
@@ -89,7 +89,7 @@ export class PeerSecurity {
   }
 
   /** The server's newest list of enrolled keys: used at once and cached for offline use. */
-  update(message: ServerSecurityMessage): void {
+  update(message: PeerIdentitiesMessage): void {
     this.#identities = { required: message.required, keys: { ...message.keys } };
     try {
       writeSecretFile(this.#path, JSON.stringify(this.#identities));

@@ -8,7 +8,8 @@ import type {
   ServerServiceMessage,
   ServiceDefinition,
 } from "../api/service-messages.ts";
-import { peerIdentitiesMax } from "../api/service-messages.ts";
+import { firewallRulesMax, peerIdentitiesMax } from "../api/service-messages.ts";
+import { parseCidr } from "../core/security/ip-address.ts";
 import { parseServerBackupMessage } from "./backup/backup-message-check.ts";
 
 /** Most services one message may define, route or assign. */
@@ -96,6 +97,28 @@ function isCommand(value: unknown): value is AgentCommand {
 const isPublicKey = (value: unknown): value is string =>
   isText(value) && value.length > 0 && value.length <= 1_024 && /^[A-Za-z0-9+/]+=*$/.test(value);
 
+const isOptional = (value: unknown, check: (entry: unknown) => boolean): boolean =>
+  value === undefined || check(value);
+const isName = (value: unknown): boolean =>
+  isText(value) && value.length > 0 && value.length <= 253;
+
+/** A pushed firewall rule: the shape of FirewallRule, a parseable CIDR block, a real port. */
+function isFirewallRule(value: unknown, position: number): boolean {
+  if (!isObject(value) || !isObject(value["from"]) || !isObject(value["to"])) return false;
+  const { from, to } = value as { from: Json; to: Json };
+  const isPort = (port: unknown) => isCount(port) && port >= 1 && port <= 65_535;
+  return (
+    isCount(value["index"]) &&
+    value["index"] >= position &&
+    (value["action"] === "allow" || value["action"] === "deny") &&
+    isOptional(from["node"], isName) &&
+    isOptional(from["role"], isName) &&
+    isOptional(from["cidr"], (cidr) => isText(cidr) && parseCidr(cidr) !== undefined) &&
+    isOptional(to["service"], isName) &&
+    isOptional(to["port"], isPort)
+  );
+}
+
 /** The message if it is a well-formed service message, else undefined. */
 export function parseServerServiceMessage(value: unknown): ServerServiceMessage | undefined {
   if (!isObject(value)) return undefined;
@@ -126,6 +149,12 @@ export function parseServerServiceMessage(value: unknown): ServerServiceMessage 
         Object.entries(value["keys"]).every(
           ([nodeId, key]) => nodeId.length > 0 && nodeId.length <= 253 && isPublicKey(key),
         )
+        ? (value as unknown as ServerServiceMessage)
+        : undefined;
+    case "firewall-rules":
+      return Array.isArray(value["rules"]) &&
+        value["rules"].length <= firewallRulesMax &&
+        value["rules"].every(isFirewallRule)
         ? (value as unknown as ServerServiceMessage)
         : undefined;
     default:

@@ -101,7 +101,8 @@ export class ServiceAgent {
         // Fleet backups handle these (agent/main.ts routes them to FleetBackups).
         return;
       case "peer-identities":
-        // Peer request security handles these (agent/main.ts routes them to PeerSecurity).
+      case "firewall-rules":
+        // Peer request security and the firewall handle these (agent/main.ts routes them).
         return;
     }
   }

@@ -191,6 +191,22 @@ export type FleetEvent =
       activity: string;
       details: string;
     }
+  /**
+   * An agent's firewall denied connections or requests (ADR 0006, "Firewall"). `source`:
+   * `node:<id>` for a denied signed request, `ip:<address>` for a connection denied at accept.
+   * Agents rate-limit these: `count` denials are reported by this one event.
+   */
+  | {
+      id: number;
+      type: "firewall.denied";
+      /** The node whose firewall denied. */
+      node: string;
+      source: string;
+      atMs: number;
+      severity: "low" | "medium" | "high";
+      details: string;
+      count: number;
+    }
   /** An agent reported a snapshot (scheduled or on demand). */
   | ({ id: number; type: "backup.completed" } & BackupSnapshotReport)
   /** A backup at one level failed (a tier offline, a disk error); it is retried later. */

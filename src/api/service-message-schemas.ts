@@ -5,6 +5,7 @@ import { z } from "zod";
 import {
   backupResultEntriesMax,
   commandMessageCharactersMax,
+  firewallRulesMax,
   type AgentBackupMessage,
   type AgentSecurityMessage,
   instancesPerAgentMax,
@@ -140,14 +141,37 @@ export const backupMessageTypes: ReadonlySet<string> = new Set([
 
 // ---- peer requests ---------------------------------------------------------------------------
 
-/** What an agent reports about refused peer requests; the channel routes these to security. */
-export const agentSecurityMessageSchema = z.strictObject({
-  type: z.literal("peer-request-rejected"),
-  reason: z.enum(["unsigned", "malformed", "unknown-node", "bad-signature", "stale", "replayed"]),
-  claimedNodeId: z.string().min(1).max(253).nullable(),
-  remoteAddress: z.string().max(64),
-  path: z.string().max(512),
-  atMs: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-}) satisfies z.ZodType<AgentSecurityMessage>;
+const atMsSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-export const securityMessageTypes: ReadonlySet<string> = new Set(["peer-request-rejected"]);
+/** What an agent reports about refused peer requests and firewall denials (routed to security). */
+export const agentSecurityMessageSchema = z.discriminatedUnion("type", [
+  z.strictObject({
+    type: z.literal("peer-request-rejected"),
+    reason: z.enum(["unsigned", "malformed", "unknown-node", "bad-signature", "stale", "replayed"]),
+    claimedNodeId: z.string().min(1).max(253).nullable(),
+    remoteAddress: z.string().max(64),
+    path: z.string().max(512),
+    atMs: atMsSchema,
+  }),
+  z.strictObject({
+    type: z.literal("firewall-denied"),
+    ruleIndex: z
+      .number()
+      .int()
+      .min(0)
+      .max(firewallRulesMax - 1),
+    listener: z.enum(["agent-api", "service-proxy"]),
+    service: serviceNameSchema.nullable(),
+    localPort: z.number().int().min(0).max(65_535),
+    remoteAddress: z.string().max(64),
+    peerNodeId: z.string().min(1).max(253).nullable(),
+    path: z.string().max(512).nullable(),
+    atMs: atMsSchema,
+    deniedCount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  }),
+]) satisfies z.ZodType<AgentSecurityMessage>;
+
+export const securityMessageTypes: ReadonlySet<string> = new Set([
+  "peer-request-rejected",
+  "firewall-denied",
+]);

@@ -5,6 +5,8 @@
 // service-message-schemas.ts; the agent checks what the server sends by hand (it keeps zod out
 // of memory).
 
+import type { FirewallRule } from "../core/security/firewall.ts";
+
 /** How the agent checks a service (the spec's healthCheck, with its defaults applied). */
 export type HealthCheckDefinition =
   | { type: "http"; path: string; intervalMs: number; timeoutMs: number; threshold: number }
@@ -302,7 +304,7 @@ export type AgentBackupMessage =
 /** Snapshots or verify reports one command result may carry. */
 export const backupResultEntriesMax = 64;
 
-// ---- peer requests (docs/adr/0006-security-model.md, "Peer requests") ----------------------
+// ---- peer requests and firewall (docs/adr/0006-security-model.md) --------------------------
 
 /** Most enrolled nodes one `peer-identities` message may carry. */
 export const peerIdentitiesMax = 20_000;
@@ -313,18 +315,33 @@ export const peerIdentitiesMax = 20_000;
  * `required` is false on a server started with --open-access: peers then accept unsigned
  * requests.
  */
-export type ServerSecurityMessage = {
+export type PeerIdentitiesMessage = {
   type: "peer-identities";
   required: boolean;
   /** node id -> its enrolled Ed25519 public key, SPKI DER in base64. */
   keys: Record<string, string>;
 };
 
+/** Most firewall rules one `firewall-rules` message may carry (the spec's limit). */
+export const firewallRulesMax = 1_024;
+
+/**
+ * The fleet spec's firewall rules that apply to this node, in order, after welcome (ADR 0006,
+ * "Firewall"). Agents enforce them on every listener they own and keep the last set on disk
+ * for when the server is unreachable. An empty list allows everything.
+ */
+export type FirewallRulesMessage = { type: "firewall-rules"; rules: FirewallRule[] };
+
+export type ServerSecurityMessage = PeerIdentitiesMessage | FirewallRulesMessage;
+
 export type PeerRejectionReason =
   "unsigned" | "malformed" | "unknown-node" | "bad-signature" | "stale" | "replayed";
 
+/** An agent refused a peer request, or its firewall denied a connection or request. */
+export type AgentSecurityMessage = PeerRequestRejectedMessage | FirewallDeniedMessage;
+
 /** An agent refused a peer request; the server turns it into a security event. */
-export type AgentSecurityMessage = {
+export type PeerRequestRejectedMessage = {
   type: "peer-request-rejected";
   reason: PeerRejectionReason;
   /** The node the request claimed to come from, if it named one. */
@@ -332,4 +349,29 @@ export type AgentSecurityMessage = {
   remoteAddress: string;
   path: string;
   atMs: number;
+};
+
+/** Where a firewall denial happened on the agent. */
+export type FirewallListener = "agent-api" | "service-proxy";
+
+/**
+ * The agent's firewall denied a connection (at accept) or a request (after its signature was
+ * verified). Rate-limited on the agent: one message may stand for several denials
+ * (`deniedCount`: this one and those not reported since the previous message).
+ */
+export type FirewallDeniedMessage = {
+  type: "firewall-denied";
+  /** Position of the denying rule in the spec's security.network.firewall. */
+  ruleIndex: number;
+  listener: FirewallListener;
+  /** The service whose proxy was reached (service-proxy), else null. */
+  service: string | null;
+  localPort: number;
+  remoteAddress: string;
+  /** The verified sender of a denied request, null for a connection denied at accept. */
+  peerNodeId: string | null;
+  /** The request path (agent API, per-request decisions), else null. */
+  path: string | null;
+  atMs: number;
+  deniedCount: number;
 };

@@ -47,12 +47,19 @@ export interface AccessGuard {
   decide(request: FastifyRequest, access: RouteAccess): AccessOutcome | Promise<AccessOutcome>;
   /** Told when a per-object check fails (an impersonation attempt). */
   objectDenied(request: FastifyRequest, principal: Principal, reason: string): void;
+  /**
+   * Holds a long-lived connection opened with `principal`'s credential (a WebSocket, an event
+   * stream): `close` ends it the moment that credential is revoked. Returns the release to call
+   * when the connection ends by itself.
+   */
+  holdSession(principal: Principal, close: () => void): () => void;
 }
 
 /** Every declared access is allowed: a server started with open access (never the default). */
 export const openAccess: AccessGuard = {
   decide: () => ({ allowed: true }),
   objectDenied: () => {},
+  holdSession: () => () => {},
 };
 
 /** Installs the one auth hook and refuses to register a route that declares no access. */

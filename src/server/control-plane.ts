@@ -2,6 +2,7 @@
 // HTTP routes and the agents' persistent channel so both behave the same.
 
 import type { ServerPeerRequests } from "./peer-requests.ts";
+import type { ServerFirewall } from "./server-firewall.ts";
 import type { NodeMetrics, NodeView, RegisterRequest, RegisterResponse } from "../api/contract.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
@@ -35,6 +36,8 @@ export interface ControlPlaneComponents {
   ledger?: ServerLedger;
   /** Signed peer requests: the enrolled keys pushed to agents, and refusals they report. */
   peers?: ServerPeerRequests;
+  /** The agents' firewalls: the rules pushed to each agent, and the denials they report. */
+  firewall?: ServerFirewall;
 }
 
 /** Registered nodes at most; registration beyond it is refused with 507. */

@@ -39,6 +39,7 @@ import { ServerMetrics } from "./server-metrics.ts";
 import { ServerPeerRequests } from "./peer-requests.ts";
 import { ServerSecurity } from "./server-security.ts";
 import { AgentLinks } from "./services/agent-links.ts";
+import { ServerFirewall } from "./server-firewall.ts";
 import { AlertWebhook } from "./services/alert-webhook.ts";
 import { DrillRunner } from "./services/drill-runner.ts";
 import { serviceCatalogFromSpec } from "./services/service-catalog.ts";
@@ -189,6 +190,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     { required: securityOptions.enforce },
     { tokens, security, links, clock, logger },
   );
+  const firewall = new ServerFirewall(securityOptions.spec?.network.firewall ?? [], {
+    links,
+    events,
+    metrics,
+    logger,
+  });
   security.onNodeQuarantined((nodeId, reason) => {
     ledger.record({
       kind: "quarantine",
@@ -221,6 +228,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     backups,
     ledger,
     peers: peerRequests,
+    firewall,
   });
   if (!securityOptions.enforce)
     logger.warn(

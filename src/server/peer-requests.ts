@@ -5,9 +5,9 @@
 
 import type { IncomingMessage } from "node:http";
 import type {
-  AgentSecurityMessage,
+  PeerIdentitiesMessage,
   PeerRejectionReason,
-  ServerSecurityMessage,
+  PeerRequestRejectedMessage,
 } from "../api/service-messages.ts";
 import { passesInOpenFleet, type PeerVerdict } from "../core/security/peer-request.ts";
 import type { Clock } from "../ports/clock.ts";
@@ -50,7 +50,7 @@ export class ServerPeerRequests {
     });
   }
 
-  identities(): ServerSecurityMessage {
+  identities(): PeerIdentitiesMessage {
     return {
       type: "peer-identities",
       required: this.#required,
@@ -103,7 +103,7 @@ export class ServerPeerRequests {
   }
 
   /** An agent refused a peer request and says so. */
-  agentReported(reporterNodeId: string, message: AgentSecurityMessage): void {
+  agentReported(reporterNodeId: string, message: PeerRequestRejectedMessage): void {
     this.#observe(
       message.remoteAddress,
       message.reason,

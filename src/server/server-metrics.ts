@@ -34,6 +34,12 @@ export class ServerMetrics {
     help: "Agents connected over the persistent heartbeat channel.",
     registers: [this.registry],
   });
+  readonly firewallDenials = new Counter({
+    name: "edgeward_firewall_denials_total",
+    help: "Connections and requests the agents' firewalls denied, as the agents report them.",
+    labelNames: ["node", "listener"] as const,
+    registers: [this.registry],
+  });
   readonly detectionSeconds = new Histogram({
     name: "edgeward_detection_seconds",
     help: "Time from a node's last heartbeat to its conviction (FAILED).",

@@ -26,6 +26,7 @@ import type { TlsMaterial } from "../runtime/security/certificate-authority.ts";
 import type { TokenService } from "../runtime/security/token-service.ts";
 import type { AccessGuard, AccessOutcome, RouteAccess } from "./access.ts";
 import type { EventLog } from "./event-log.ts";
+import { LiveSessions } from "./live-sessions.ts";
 
 /** Clients whose request rates are tracked at once. */
 export const rateLimitedClientsMax = 10_000;
@@ -54,6 +55,8 @@ export class ServerSecurity implements AccessGuard {
   readonly #clock: Clock;
   readonly #logger: Logger;
   #onNodeQuarantined: (nodeId: string, reason: string) => void = () => {};
+  /** Agent channels and event streams, closed when their credential is revoked. */
+  readonly sessions: LiveSessions;
 
   constructor(components: ServerSecurityComponents) {
     const spec = components.spec ?? securitySchema.parse({});
@@ -64,6 +67,12 @@ export class ServerSecurity implements AccessGuard {
     this.#events = components.events;
     this.#clock = components.clock;
     this.#logger = components.logger;
+    this.sessions = new LiveSessions((claims) => components.tokens.isRevoked(claims));
+    components.tokens.onFact((fact) => {
+      if (fact.type === "issued") return;
+      const closed = this.sessions.closeRevoked();
+      if (closed > 0) this.#logger.info({ closed }, "closed sessions of revoked credentials");
+    });
     this.policy = createAccessPolicy(
       [...builtinAccessRules, ...spec.accessControl],
       spec.roles.map((role) => role.name),
@@ -128,6 +137,7 @@ export class ServerSecurity implements AccessGuard {
       kind: checked.claims.kind === "node" ? "node" : "user",
       subject: checked.claims.sub,
       roles: checked.claims.roles,
+      claims: checked.claims,
     };
     const decision = decideAccess(this.policy, principal, access.resource, access.action);
     if (!decision.allowed)
@@ -137,6 +147,12 @@ export class ServerSecurity implements AccessGuard {
 
   objectDenied(_request: FastifyRequest, principal: Principal, reason: string): void {
     this.reportActivity(principal, "impersonation", reason);
+  }
+
+  holdSession(principal: Principal, close: () => void): () => void {
+    // Without claims the principal was not authenticated by a token: nothing can revoke it.
+    if (principal.claims === undefined) return () => {};
+    return this.sessions.hold(principal.claims, close);
   }
 
   /** Sets the one listener told when a node is quarantined (the failover runtime moves its services). */

@@ -102,6 +102,13 @@ describe("parseFleetSpec on the industrial IoT example", () => {
       { resource: "configuration_data", roles: ["system_admin"], access: "read_write" },
     ]);
     expect(spec.security.network.intrusionDetection.suspiciousActivityThreshold).toBe(3);
+    expect(spec.security.network.firewall.map((rule) => [rule.action, rule.nodes])).toEqual([
+      ["deny", ["factory-1-line-a-edge-1", "factory-1-line-a-edge-2"]],
+      ["allow", undefined],
+      ["allow", undefined],
+      ["allow", undefined],
+      ["deny", undefined],
+    ]);
     expect(spec.detection).toEqual({ preset: "lan", overrides: {} });
     expect(spec.resources).toEqual({ monitorIntervalSeconds: 60, overQuotaFraction: 0.9 });
     expect(spec.equipmentFailure.actions).toEqual([
@@ -170,6 +177,45 @@ describe("parseFleetSpec on bad files", () => {
       text: exampleWith("roles: [system_admin]", "roles: [sysadmin]"),
       expected:
         'fleet.yaml:144:15: security.accessControl[1].roles[0]: expected a role listed under security.roles, got "sysadmin"',
+    },
+    {
+      name: "firewall rule for an unknown node",
+      text: exampleWith(
+        "nodes: [factory-1-line-a-edge-1, factory-1-line-a-edge-2]",
+        "nodes: [factory-1-line-a-edge-1, factory-1-line-c-edge-2]",
+      ),
+      expected:
+        'fleet.yaml:151:42: security.network.firewall[0].nodes[1]: expected the id of a node listed under nodes, got "factory-1-line-c-edge-2"',
+    },
+    {
+      name: "firewall rule for an unknown service",
+      text: exampleWith("to: { service: quality_control }", "to: { service: quality }"),
+      expected:
+        'fleet.yaml:150:24: security.network.firewall[0].to.service: expected the name of a service listed under services, got "quality"',
+    },
+    {
+      name: "firewall rule asking a service's proxy for a node",
+      text: exampleWith(
+        "from: { cidr: 192.168.1.0/24 }\n        to:",
+        "from: { cidr: 192.168.1.0/24, node: factory-1-warehouse-edge }\n        to:",
+      ),
+      expected:
+        'fleet.yaml:149:15: security.network.firewall[0].from: expected no node or role on a rule for a service: its proxy carries unsigned TCP, so it can only match by cidr, got node "factory-1-warehouse-edge"',
+    },
+    {
+      name: "firewall rule for a user role",
+      text: exampleWith(
+        "cidr: 192.168.1.0/24 }\n        description",
+        "role: system_admin }\n        description",
+      ),
+      expected:
+        'fleet.yaml:160:23: security.network.firewall[3].from.role: expected role node: agents\' listeners only see node credentials, got "system_admin"',
+    },
+    {
+      name: "firewall rule with an impossible CIDR block",
+      text: exampleWith('cidr: "::1/128"', 'cidr: "1::2::3/64"'),
+      expected:
+        'fleet.yaml:157:23: security.network.firewall[2].from.cidr: expected a CIDR block such as 10.0.0.0/8 or fd00::/8, got "1::2::3/64"',
     },
     {
       name: "duplicate backup level",

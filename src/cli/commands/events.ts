@@ -30,6 +30,8 @@ export function formatEvent(event: FleetEvent): string {
       return `${at}  #${event.id}  ${event.service}  drill #${event.drillId} ${event.passed ? "passed" : "FAILED"}  RTO ${event.rtoMs ?? "?"} ms, writes lost ${event.rpoWritesLost ?? "?"}${event.problem === null ? "" : `  (${event.problem})`}`;
     case "security.event":
       return `${at}  #${event.id}  SECURITY ${event.severity.toUpperCase()}  ${event.activity} from ${event.source}  (${event.details})`;
+    case "firewall.denied":
+      return `${at}  #${event.id}  FIREWALL ${event.severity.toUpperCase()}  ${event.node} denied ${event.source}${event.count > 1 ? ` ${event.count} times` : ""}  (${event.details})`;
     case "backup.completed":
       return `${at}  #${event.id}  backup ${event.policy} ${event.level} on ${event.node}  snapshot ${event.snapshotId.slice(0, 8)}, ${event.sizeBytes} bytes, ${event.addedBytes} new`;
     case "backup.failed":

@@ -2,6 +2,7 @@
 // resource, from built-in rules plus the fleet spec's accessControl rules. Default deny.
 
 import type { AccessLevel } from "../spec/security-schema.ts";
+import type { TokenClaims } from "./token-claims.ts";
 
 /** What a route does to its resource. */
 export type AccessAction = "read" | "write" | "admin";
@@ -41,6 +42,8 @@ export interface Principal {
   /** A user's name or a node's id. */
   readonly subject: string;
   readonly roles: readonly string[];
+  /** The verified credential, so a session opened with it can be closed when it is revoked. */
+  readonly claims?: TokenClaims;
 }
 
 export type AccessDecision =

@@ -4,7 +4,9 @@
 
 import type { z } from "zod";
 import { detectorPresets } from "../membership/detector-options.ts";
+import { builtinRoles } from "../security/access-policy.ts";
 import type { FleetSpec } from "./fleet-spec-schema.ts";
+import type { FirewallRuleSpec } from "./security-schema.ts";
 import type { BuiltInProcedure, FailoverProcedure } from "./service-schema.ts";
 
 type Context = z.core.$RefinementCtx<FleetSpec>;
@@ -180,13 +182,48 @@ export function addCrossFieldIssues(spec: FleetSpec, context: Context): void {
       checkRole(["security", "accessControl", ruleIndex, "roles", index], roleName),
     ),
   );
-  security.network.firewall.forEach((rule, index) => {
-    const rulePath: Path = ["security", "network", "firewall", index];
-    if (rule.from.node !== undefined) checkNode([...rulePath, "from", "node"], rule.from.node);
-    if (rule.from.role !== undefined) checkRole([...rulePath, "from", "role"], rule.from.role);
-    if (rule.to.service !== undefined)
-      checkService([...rulePath, "to", "service"], rule.to.service);
-  });
+  security.network.firewall.forEach((rule, index) =>
+    checkFirewallRule(rule, ["security", "network", "firewall", index], context, {
+      checkNode,
+      checkService,
+    }),
+  );
+}
+
+/**
+ * A firewall rule names known nodes and services, and asks only what its listener can tell:
+ * a service's proxy carries plain TCP, so no node or role is ever known there, and the only
+ * credentials that reach an agent are nodes' (role `node`); user roles never do.
+ */
+function checkFirewallRule(
+  rule: FirewallRuleSpec,
+  rulePath: Path,
+  context: Context,
+  checks: {
+    checkNode: (path: Path, nodeId: string) => void;
+    checkService: (path: Path, serviceName: string) => void;
+  },
+): void {
+  if (rule.from.node !== undefined) checks.checkNode([...rulePath, "from", "node"], rule.from.node);
+  if (rule.from.role !== undefined && rule.from.role !== builtinRoles.node)
+    report(
+      context,
+      [...rulePath, "from", "role"],
+      `expected role ${builtinRoles.node}: agents' listeners only see node credentials`,
+    );
+  if (rule.to.service !== undefined) {
+    checks.checkService([...rulePath, "to", "service"], rule.to.service);
+    if (rule.from.node !== undefined || rule.from.role !== undefined)
+      report(
+        context,
+        [...rulePath, "from"],
+        "expected no node or role on a rule for a service: its proxy carries unsigned TCP, so it can only match by cidr",
+        rule.from.node === undefined
+          ? `role ${JSON.stringify(rule.from.role)}`
+          : `node ${JSON.stringify(rule.from.node)}`,
+      );
+  }
+  rule.nodes?.forEach((nodeId, index) => checks.checkNode([...rulePath, "nodes", index], nodeId));
 }
 
 function checkDetection(spec: FleetSpec, context: Context): void {

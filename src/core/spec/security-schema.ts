@@ -2,6 +2,7 @@
 // rules, firewall rules and intrusion detection.
 
 import { z } from "zod";
+import { parseCidr } from "../security/ip-address.ts";
 import {
   dnsLabelSchema,
   identifierSchema,
@@ -64,10 +65,17 @@ const firewallRuleSchema = z
     from: z
       .strictObject({
         node: dnsLabelSchema.optional().describe("Requests signed by this node."),
-        role: identifierSchema.optional().describe("Requests whose credential carries this role."),
+        role: identifierSchema
+          .optional()
+          .describe(
+            "Requests signed by a node whose credential carries this role (agents' peers are nodes: `node`).",
+          ),
         cidr: z
           .string()
           .regex(cidrPattern, { error: "expected a CIDR block such as 10.0.0.0/8 or fd00::/8" })
+          .refine((text) => parseCidr(text) !== undefined, {
+            error: "expected a CIDR block such as 10.0.0.0/8 or fd00::/8",
+          })
           .optional()
           .describe("Requests from addresses in this block."),
       })
@@ -80,6 +88,10 @@ const firewallRuleSchema = z
       })
       .prefault({})
       .describe("Which listener the rule guards; empty guards every listener of the node."),
+    nodes: uniqueListSchema(dnsLabelSchema, 100_000, "node")
+      .min(1)
+      .optional()
+      .describe("Nodes whose listeners enforce this rule; omit for every node."),
     description: textSchema.optional().describe("Why the rule exists."),
   })
   .describe("A firewall rule on the agents' listeners; the first matching rule wins.");

@@ -1,6 +1,7 @@
 // The agent's set of forwarding proxies, one per service: each listens on the port saved in
 // proxies.json (a new one, with a warning, if that is taken) and follows the routing table.
 
+import type { Socket } from "node:net";
 import type { Clock } from "../../ports/clock.ts";
 import type { Logger } from "../../ports/logger.ts";
 import {
@@ -23,6 +24,8 @@ export interface ServiceProxiesOptions {
   connectionsMax?: number;
   connectTimeoutMs?: number;
   retryIntervalMs?: number;
+  /** Decides each client of every proxy as it is accepted (the agent's firewall). */
+  admit?: (socket: Socket, service: string) => boolean;
 }
 
 /** A route as the server's routing table gives it (RouteEntry), or null: nothing serves it. */
@@ -73,6 +76,7 @@ export class ServiceProxies {
       connectionsMax: this.#options.connectionsMax,
       connectTimeoutMs: this.#options.connectTimeoutMs,
       retryIntervalMs: this.#options.retryIntervalMs,
+      ...(this.#options.admit === undefined ? {} : { admit: this.#options.admit }),
     });
     const port = await proxy.listen();
     if (port !== savedPort) {

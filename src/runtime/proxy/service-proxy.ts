@@ -35,6 +35,11 @@ export interface ServiceProxyOptions {
   connectionsMax?: number;
   connectTimeoutMs?: number;
   retryIntervalMs?: number;
+  /**
+   * Decides each client as it is accepted, before a byte is read (the agent's firewall);
+   * false: the hook destroyed the socket. Absent: every client is taken.
+   */
+  admit?: (socket: Socket, service: string) => boolean;
 }
 
 export interface ServiceProxyStats {
@@ -46,6 +51,8 @@ export interface ServiceProxyStats {
   connectionsHeld: number;
   /** Clients closed at once because connectionsMax were open (or the proxy was closing). */
   connectionsRefused: number;
+  /** Clients the admit hook (the firewall) turned away. */
+  connectionsDenied: number;
   /** Held clients closed because no upstream took them within holdMs. */
   connectionsTimedOut: number;
   /** Piped connections cut because the upstream's generation changed. */
@@ -116,6 +123,7 @@ export class ServiceProxy {
     connectionsForwarded: 0,
     connectionsHeld: 0,
     connectionsRefused: 0,
+    connectionsDenied: 0,
     connectionsTimedOut: 0,
     connectionsFenced: 0,
     bytesFromClients: 0,
@@ -285,7 +293,12 @@ export class ServiceProxy {
   }
 
   #onConnection(socket: Socket): void {
-    const { logger, clock } = this.#options;
+    const { logger, clock, admit } = this.#options;
+    if (admit !== undefined && !admit(socket, this.service)) {
+      this.#stats.connectionsDenied += 1;
+      socket.destroy();
+      return;
+    }
     if (this.#closed || this.#clients.size >= this.#connectionsMax) {
       this.#stats.connectionsRefused += 1;
       socket.destroy();

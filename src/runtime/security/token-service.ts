@@ -125,7 +125,7 @@ export class TokenService {
   #joinTokens: Record<string, JoinTokenRecord> = {};
   #enrolments: Record<string, Enrolment> = {};
   #saving: Promise<void> = Promise.resolve();
-  #onFact: TokenFactListener = () => {};
+  readonly #factListeners: TokenFactListener[] = [];
 
   private constructor(store: Store, clock: Clock, privateKey: KeyObject) {
     this.#store = store;
@@ -152,9 +152,16 @@ export class TokenService {
     return service;
   }
 
-  /** Tells `listener` of every token issued and every revocation, after it took effect. */
+  /**
+   * Tells `listener` of every token issued and every revocation, as soon as it is in force
+   * (a revocation before it is stored: live sessions close at once; the ledger records it).
+   */
   onFact(listener: TokenFactListener): void {
-    this.#onFact = listener;
+    this.#factListeners.push(listener);
+  }
+
+  #tell(fact: TokenFact): void {
+    for (const listener of this.#factListeners) listener(fact);
   }
 
   async issue(request: IssueRequest): Promise<IssuedToken> {
@@ -175,7 +182,7 @@ export class TokenService {
       .setNotBefore(Math.floor(issuedAtMs / 1_000))
       .setExpirationTime(Math.floor(expiresAtMs / 1_000))
       .sign(this.#privateKey);
-    this.#onFact({
+    this.#tell({
       type: "issued",
       id,
       kind: request.kind,
@@ -226,15 +233,15 @@ export class TokenService {
     if (Object.keys(this.#revocations.tokens).length >= revocationsMax)
       throw new TokenLimitError(`more than ${revocationsMax} revoked tokens are remembered`);
     this.#revocations.tokens[id] = nowMs + userTokenTtlMsMax;
+    this.#tell({ type: "revoked", id, reason });
     await this.#save(documents.revocations, this.#revocations);
-    this.#onFact({ type: "revoked", id, reason });
   }
 
   /** Revokes every token of `subject` issued until now (a quarantined node, a leaver). */
   async revokeSubject(subject: string, reason: string): Promise<void> {
     this.#revocations.subjects[subject] = this.#clock.nowMs();
+    this.#tell({ type: "subject-revoked", subject, reason });
     await this.#save(documents.revocations, this.#revocations);
-    this.#onFact({ type: "subject-revoked", subject, reason });
   }
 
   async createJoinToken(

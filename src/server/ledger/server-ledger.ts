@@ -175,7 +175,7 @@ export class ServerLedger {
     }
   }
 
-  /** The fleet events the ledger keeps: security events and completed backups. */
+  /** The fleet events the ledger keeps: security events, firewall denials and backups. */
   recordFleetEvent(event: FleetEvent): void {
     if (event.type === "backup.completed") {
       this.record({
@@ -186,6 +186,20 @@ export class ServerLedger {
           snapshotId: event.snapshotId,
           digest: event.treeId,
           sizeBytes: event.sizeBytes,
+        },
+      });
+      return;
+    }
+    if (event.type === "firewall.denied") {
+      this.record({
+        kind: "security.event",
+        atMs: Math.round(event.atMs),
+        data: {
+          type: "firewall.denied",
+          source: event.source,
+          severity: event.severity,
+          eventAtMs: Math.round(event.atMs),
+          details: { node: event.node, count: event.count, text: event.details.slice(0, 2_048) },
         },
       });
       return;

@@ -19,6 +19,7 @@ import { decideObjectAccess } from "../../core/security/access-policy.ts";
 import { messageText } from "../../runtime/websocket-text.ts";
 import type { ControlPlane } from "../control-plane.ts";
 import { describeIssues, HttpError } from "../http-error.ts";
+import { credentialRevokedClose, LiveSessionsFullError } from "../live-sessions.ts";
 
 /** Largest message an agent may send; a heartbeat with metrics is about 400 bytes, a full instance report of 256 instances about 64 KiB. */
 export const agentMessageBytesMax = 128 * 1024;
@@ -38,6 +39,9 @@ export const ChannelCloseCode = {
   staleIncarnation: 4409,
   rateLimited: 4429,
   replaced: 4000,
+  /** The node's credential was revoked (a token revocation or a quarantine) while connected. */
+  credentialRevoked: credentialRevokedClose.code,
+  tryAgainLater: 1013,
   internalError: 1011,
   goodbye: 1000,
 } as const;
@@ -92,6 +96,19 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
         );
         return;
       }
+      let releaseSession: () => void;
+      try {
+        releaseSession =
+          principal === undefined
+            ? () => {}
+            : app.accessGuard.holdSession(principal, () =>
+                socket.close(ChannelCloseCode.credentialRevoked, credentialRevokedClose.reason),
+              );
+      } catch (error) {
+        if (!(error instanceof LiveSessionsFullError)) throw error;
+        socket.close(ChannelCloseCode.tryAgainLater, "the server holds too many sessions");
+        return;
+      }
       const previous = channels.get(nodeId);
       channels.set(nodeId, socket);
       previous?.close(ChannelCloseCode.replaced, "replaced by a newer connection");
@@ -104,6 +121,7 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
       links.flushWaiting(nodeId);
       plane.components.backups?.agentConnected(nodeId);
       plane.components.peers?.agentConnected(nodeId);
+      plane.components.firewall?.agentConnected(nodeId);
       send(socket, {
         type: "welcome",
         heartbeatIntervalMs: detection.options.heartbeatIntervalMs,
@@ -153,7 +171,9 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
             });
             return;
           }
-          plane.components.peers?.agentReported(nodeId, securityMessage.data);
+          if (securityMessage.data.type === "firewall-denied")
+            plane.components.firewall?.agentReported(nodeId, securityMessage.data);
+          else plane.components.peers?.agentReported(nodeId, securityMessage.data);
           return;
         }
         if (typeof type === "string" && serviceMessageTypes.has(type)) {
@@ -205,6 +225,7 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
       });
 
       socket.on("close", () => {
+        releaseSession();
         metrics.agentConnections.dec();
         links.detach(nodeId, sender);
         if (channels.get(nodeId) !== socket) return; // replaced by a newer connection

@@ -3,6 +3,7 @@ import { eventQuerySchema, type EventListResponse, type FleetEvent } from "../..
 import type { ControlPlane } from "../control-plane.ts";
 import { TooManySubscribersError } from "../event-log.ts";
 import { HttpError, parseOrReject } from "../http-error.ts";
+import { LiveSessionsFullError } from "../live-sessions.ts";
 
 /** A slow reader is cut off rather than buffered without bound. */
 export const eventStreamBufferedBytesMax = 1024 * 1024;
@@ -40,10 +41,15 @@ export function registerEventRoutes(app: FastifyInstance, plane: ControlPlane): 
         if (raw.writableLength > eventStreamBufferedBytesMax) raw.destroy();
       };
       let unsubscribe: () => void;
+      let releaseSession: () => void = () => {};
       try {
+        // A revoked credential ends its stream at once, not at the next reconnect.
+        if (request.principal !== undefined)
+          releaseSession = app.accessGuard.holdSession(request.principal, () => raw.end());
         unsubscribe = events.subscribe((event) => (backlogDone ? send(event) : live.push(event)));
       } catch (error) {
-        if (error instanceof TooManySubscribersError)
+        releaseSession();
+        if (error instanceof TooManySubscribersError || error instanceof LiveSessionsFullError)
           throw new HttpError(429, "too_many_streams", error.message);
         throw error;
       }
@@ -56,6 +62,7 @@ export function registerEventRoutes(app: FastifyInstance, plane: ControlPlane): 
       const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveIntervalMs);
       raw.on("close", () => {
         clearInterval(keepAlive);
+        releaseSession();
         unsubscribe();
       });
       try {
