@@ -13,11 +13,8 @@ import { treeHeadSigningInput, type SignedTreeHead } from "../../core/ledger/tre
 import type { FailoverRecord } from "../../core/failover/failover-protocol.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
 import type { Logger } from "../../ports/logger.ts";
-import {
-  ledgerKeyFileName,
-  loadOrCreateLedgerKey,
-  type LedgerSigner,
-} from "../../runtime/ledger/ledger-key.ts";
+import { loadOrCreateLedgerKey, type LedgerSigner } from "../../runtime/ledger/ledger-key.ts";
+import type { SecretFiles } from "../../runtime/security/secret-files.ts";
 import { SqliteLedger, type StoredLedgerEntry } from "../../runtime/ledger/sqlite-ledger.ts";
 
 export interface ServerLedgerOptions {
@@ -33,6 +30,8 @@ export const serverLedgerDefaults: ServerLedgerOptions = { publishIntervalMs: 60
 export interface ServerLedgerComponents {
   clock: Clock;
   logger: Logger;
+  /** The data dir's sealed secret files: the signing key is ledger-key.pem. */
+  secrets: SecretFiles;
 }
 
 export class ServerLedger {
@@ -61,7 +60,7 @@ export class ServerLedger {
     components: ServerLedgerComponents,
     options: ServerLedgerOptions = serverLedgerDefaults,
   ): ServerLedger {
-    const signer = loadOrCreateLedgerKey(join(dataDir, ledgerKeyFileName));
+    const signer = loadOrCreateLedgerKey(components.secrets);
     return new ServerLedger(
       new SqliteLedger(join(dataDir, "ledger.db")),
       signer,
