@@ -67,7 +67,12 @@ export function rotateServerKeys(
 ): KeyRotationReport[] {
   const data = rotateDataKey(keys, serverSecretFileNames, nowMs);
   const reports: KeyRotationReport[] = [
-    { purpose: data.purpose, keyId: data.keyId, previousKeyId: data.previousKeyId, atMs: data.atMs },
+    {
+      purpose: data.purpose,
+      keyId: data.keyId,
+      previousKeyId: data.previousKeyId,
+      atMs: data.atMs,
+    },
   ];
   if (keys.files.exists(backupPasswordsFileName)) reports.push(rotatePassword(nowMs));
   return reports;

@@ -4,7 +4,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { keyRotationDefault, keyRotationIntervalMs, rotationDue } from "../../core/security/key-rotation.ts";
+import {
+  keyRotationDefault,
+  keyRotationIntervalMs,
+  rotationDue,
+} from "../../core/security/key-rotation.ts";
 import { silentLogger } from "../../ports/logger.ts";
 import {
   dataDirKeysHolder,
@@ -57,10 +61,7 @@ export interface KeysStatus {
   backupPasswords: { versions: number; currentCreatedAt: string } | null;
 }
 
-export async function keysStatus(
-  options: KeysCommandOptions,
-  nowMs: number,
-): Promise<KeysStatus> {
+export async function keysStatus(options: KeysCommandOptions, nowMs: number): Promise<KeysStatus> {
   const kind = kindOf(options.dataDir);
   const keys = await openKeys(options, kind);
   const policy = keys.keyring.rotationPolicy ?? keyRotationDefault;
@@ -103,7 +104,10 @@ export interface KeysRotation {
 }
 
 /** Rotates a data dir no running process holds; a server's rotations go into its ledger. */
-export async function rotateKeys(options: KeysCommandOptions, nowMs: number): Promise<KeysRotation> {
+export async function rotateKeys(
+  options: KeysCommandOptions,
+  nowMs: number,
+): Promise<KeysRotation> {
   const holder = dataDirKeysHolder(options.dataDir);
   if (holder !== undefined)
     throw new Error(
@@ -120,7 +124,12 @@ export async function rotateKeys(options: KeysCommandOptions, nowMs: number): Pr
       dataDir: options.dataDir,
       kind,
       rotations: [
-        { purpose: report.purpose, keyId: report.keyId, previousKeyId: report.previousKeyId, atMs: report.atMs },
+        {
+          purpose: report.purpose,
+          keyId: report.keyId,
+          previousKeyId: report.previousKeyId,
+          atMs: report.atMs,
+        },
       ],
       resealedFiles: report.resealedFiles,
       durationMs: performance.now() - startedMs,
@@ -181,7 +190,10 @@ function addKeyOptions(command: Command): Command {
     .option("--json", "print JSON");
 }
 
-export function registerKeysCommands(program: Command, output: CommandOutput = processOutput): void {
+export function registerKeysCommands(
+  program: Command,
+  output: CommandOutput = processOutput,
+): void {
   const keys = program
     .command("keys")
     .summary("show and rotate the keys that encrypt secrets at rest")

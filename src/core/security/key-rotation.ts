@@ -37,7 +37,11 @@ export interface RotationDue {
 }
 
 /** The newest key is due for replacement `intervalMs` after it was created. */
-export function rotationDue(newestKeyCreatedAtMs: number, intervalMs: number, nowMs: number): RotationDue {
+export function rotationDue(
+  newestKeyCreatedAtMs: number,
+  intervalMs: number,
+  nowMs: number,
+): RotationDue {
   const dueAtMs = newestKeyCreatedAtMs + intervalMs;
   return { dueAtMs, due: nowMs >= dueAtMs, inMs: Math.max(0, dueAtMs - nowMs) };
 }

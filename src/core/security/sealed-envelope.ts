@@ -17,11 +17,7 @@ export const sealedPurposeCharactersMax = 256;
 export const keyVersionMax = 0xffff_ffff;
 
 export type SealedEnvelopeProblem =
-  | "too-short"
-  | "too-long"
-  | "not-sealed"
-  | "unsupported-version"
-  | "bad-purpose";
+  "too-short" | "too-long" | "not-sealed" | "unsupported-version" | "bad-purpose";
 
 /** A sealed file or value is malformed before any decryption was tried. */
 export class SealedEnvelopeError extends Error {
@@ -114,7 +110,10 @@ const purposePattern = /^[a-z][a-z0-9-]*:[A-Za-z0-9._/-]+$/;
  */
 export function sealedAssociatedData(header: Uint8Array, purpose: string): Uint8Array {
   if (purpose.length > sealedPurposeCharactersMax || !purposePattern.test(purpose))
-    throw new SealedEnvelopeError("bad-purpose", `"${purpose.slice(0, 80)}" is not a sealing purpose`);
+    throw new SealedEnvelopeError(
+      "bad-purpose",
+      `"${purpose.slice(0, 80)}" is not a sealing purpose`,
+    );
   const purposeBytes = new TextEncoder().encode(purpose);
   const associated = new Uint8Array(header.length + purposeBytes.length);
   associated.set(header, 0);

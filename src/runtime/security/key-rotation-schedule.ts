@@ -37,7 +37,10 @@ export function startKeyRotationSchedule(
       due = rotationDue(components.newestKeyCreatedAtMs(), intervalMs, nowMs);
     }
     const waitMs = due.due ? rotationCheckIntervalMsMax : due.inMs;
-    cancelTimer = clock.schedule(Math.min(Math.max(waitMs, 1_000), rotationCheckIntervalMsMax), check);
+    cancelTimer = clock.schedule(
+      Math.min(Math.max(waitMs, 1_000), rotationCheckIntervalMsMax),
+      check,
+    );
   };
   check();
   return () => {

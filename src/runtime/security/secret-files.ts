@@ -2,8 +2,8 @@
 // edgeward in plaintext is sealed in place the first time it is read (the plaintext is
 // replaced by the rename), so an upgraded data dir keeps working.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { isSealed, sealedPlaintextBytesMax } from "../../core/security/sealed-envelope.ts";
 import type { Keyring } from "./keyring.ts";
 import { writeSecretFileAtomically } from "./secret-file-write.ts";
@@ -55,7 +55,9 @@ export class SecretFiles {
   /** Seals `content` with the newest key and replaces the file atomically (0600). */
   write(name: string, content: string | Uint8Array): void {
     const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
-    writeSecretFileAtomically(this.pathOf(name), this.keyring.seal(`file:${name}`, bytes));
+    const path = this.pathOf(name);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    writeSecretFileAtomically(path, this.keyring.seal(`file:${name}`, bytes));
   }
 
   /** Seals every plaintext file among `names`; returns the ones it sealed. */
