@@ -6,6 +6,7 @@ import { startKeyRotationSchedule } from "./key-rotation-schedule.ts";
 
 const hourMs = 3_600_000;
 const dayMs = 24 * hourMs;
+const noEvents = { handleEvent: () => {} };
 
 describe("key rotation schedule", () => {
   it("rotates at start when overdue and then every interval on a virtual clock", () => {
@@ -22,10 +23,10 @@ describe("key rotation schedule", () => {
       },
     });
     expect(rotatedAtMs).toEqual([100 * dayMs]);
-    clock.runUntil(100 * dayMs + 22 * dayMs, () => {});
+    clock.runUntil(100 * dayMs + 22 * dayMs, noEvents);
     expect(rotatedAtMs).toEqual([100 * dayMs, 107 * dayMs, 114 * dayMs, 121 * dayMs]);
     cancel();
-    clock.runUntil(200 * dayMs, () => {});
+    clock.runUntil(200 * dayMs, noEvents);
     expect(rotatedAtMs).toHaveLength(4);
   });
 
@@ -41,7 +42,7 @@ describe("key rotation schedule", () => {
         throw new Error("disk full");
       },
     });
-    clock.runUntil(10 * dayMs + 12 * hourMs, () => {});
+    clock.runUntil(10 * dayMs + 12 * hourMs, noEvents);
     expect(attempts).toBe(3);
     cancel();
   });
