@@ -18,10 +18,15 @@ export const secretLogFieldNames = [
 
 export const redactedText = "[redacted]";
 
-/** pino's `redact` paths for the same names, at the top, one level down and in request headers. */
+const capitalised = secretLogFieldNames.map((name) => name[0]?.toUpperCase() + name.slice(1));
+/**
+ * pino's `redact` paths for the same names (pino matches exactly: also capitalised), at the
+ * top, one level down and in request headers.
+ */
 export const pinoRedactPaths = [
   ...secretLogFieldNames,
-  ...secretLogFieldNames.map((name) => `*.${name}`),
+  ...capitalised,
+  ...[...secretLogFieldNames, ...capitalised].map((name) => `*.${name}`),
   "req.headers.authorization",
   "req.headers.cookie",
   'req.headers["x-edgeward-signature"]',

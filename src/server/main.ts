@@ -19,6 +19,7 @@ import {
   loadOrCreateCertificateAuthority,
   type TlsMaterial,
 } from "../runtime/security/certificate-authority.ts";
+import type { KeyRotationReport } from "../runtime/security/data-dir-keys.ts";
 import type { SecretFiles } from "../runtime/security/secret-files.ts";
 import { bootstrapAdminTtlMs, TokenService } from "../runtime/security/token-service.ts";
 import { SqliteStore } from "../runtime/store/sqlite-store.ts";
@@ -97,8 +98,10 @@ export interface RunningServer {
   app: FastifyInstance;
   plane: ControlPlane;
   security: ServerSecurity;
-  /** The bootstrap admin credential (also in <data-dir>/admin.token, mode 0600). */
+  /** The bootstrap admin credential (also in <data-dir>/admin.token, sealed). */
   adminToken: string;
+  /** Rotates the data key and the fleet backup password now (recorded in the ledger). */
+  rotateKeys(): KeyRotationReport[];
   close(): Promise<void>;
 }
 
@@ -246,7 +249,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   registerLedgerRoutes(app, ledger);
   registerQuarantineRoutes(app, { services, security, ledger, clock });
   ledger.start();
-  const cancelKeyRotation = startServerKeyRotation(keys, {
+  const keyRotation = startServerKeyRotation(keys, {
     clock,
     logger,
     rotatePassword: (nowMs) => backups.rotatePassword(nowMs),
@@ -288,8 +291,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     plane,
     security,
     adminToken,
+    rotateKeys: () => keyRotation.rotateNow(),
     async close() {
-      cancelKeyRotation();
+      keyRotation.cancel();
       drills.close();
       await backups.close();
       await services.close();

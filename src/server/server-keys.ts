@@ -78,6 +78,12 @@ export function rotateServerKeys(
   return reports;
 }
 
+export interface ServerKeyRotation {
+  /** Rotates every key now (as the schedule does when due) and reports each rotation. */
+  rotateNow(): KeyRotationReport[];
+  cancel: CancelTimer;
+}
+
 /** Rotates when the keyring's policy says so, at start and on the clock; every rotation is reported. */
 export function startServerKeyRotation(
   keys: DataDirKeys,
@@ -87,20 +93,24 @@ export function startServerKeyRotation(
     rotatePassword: (nowMs: number) => KeyRotationReport;
     onRotated: (report: KeyRotationReport) => void;
   },
-): CancelTimer {
+): ServerKeyRotation {
+  const rotate = (nowMs: number) => {
+    const reports = rotateServerKeys(keys, nowMs, components.rotatePassword);
+    for (const report of reports) {
+      components.logger.info(
+        { purpose: report.purpose, keyId: report.keyId, previousKeyId: report.previousKeyId },
+        "rotated a key",
+      );
+      components.onRotated(report);
+    }
+    return reports;
+  };
   const policy = keys.keyring.rotationPolicy ?? keyRotationDefault;
-  return startKeyRotationSchedule(keyRotationIntervalMs(policy), {
+  const cancel = startKeyRotationSchedule(keyRotationIntervalMs(policy), {
     clock: components.clock,
     logger: components.logger,
     newestKeyCreatedAtMs: () => keys.keyring.newest().createdAtMs,
-    rotate: (nowMs) => {
-      for (const report of rotateServerKeys(keys, nowMs, components.rotatePassword)) {
-        components.logger.info(
-          { purpose: report.purpose, keyId: report.keyId, previousKeyId: report.previousKeyId },
-          "rotated a key",
-        );
-        components.onRotated(report);
-      }
-    },
+    rotate,
   });
+  return { rotateNow: () => rotate(components.clock.nowMs()), cancel };
 }
