@@ -11,9 +11,8 @@ import type {
   BackupListResponse,
   BackupRestoreResponse,
   BackupRunResponse,
-  JoinTokenResponse,
-  UserTokenResponse,
 } from "../api/contract.ts";
+import type { JoinTokenResponse, UserTokenResponse } from "../api/security-contract.ts";
 import type { LedgerEntriesResponse } from "../api/ledger-contract.ts";
 import { AgentCredentials } from "../agent/agent-credentials.ts";
 import { agentSecretFileNames } from "../agent/agent-keys.ts";
@@ -97,7 +96,7 @@ describe("secrets and logs", () => {
       store: new MemoryStore(),
       security: { tls: true, enforce: true },
       backup: {
-        tiers: {},
+        tiers: { edgeCluster: { dataShards: 1, parityShards: 1 }, regional: {} },
         policies: [
           {
             name: "plant_data",
