@@ -7,6 +7,7 @@ import type { Logger } from "../ports/logger.ts";
 import {
   holdDataDirKeys,
   openDataDirKeys,
+  releaseDataDirKeys,
   rotateDataKey,
   type DataDirKeys,
 } from "../runtime/security/data-dir-keys.ts";
@@ -51,7 +52,7 @@ export function startAgentKeyRotation(
   keys: DataDirKeys,
   components: { clock: Clock; logger: Logger },
 ): CancelTimer {
-  return startKeyRotationSchedule(
+  const cancel = startKeyRotationSchedule(
     keyRotationIntervalMs(keys.keyring.rotationPolicy ?? keyRotationDefault),
     {
       ...components,
@@ -70,4 +71,8 @@ export function startAgentKeyRotation(
       },
     },
   );
+  return () => {
+    cancel();
+    releaseDataDirKeys(keys.files.directory);
+  };
 }

@@ -11,6 +11,7 @@ import { tlsSecretFileNames } from "../runtime/security/certificate-authority.ts
 import {
   holdDataDirKeys,
   openDataDirKeys,
+  releaseDataDirKeys,
   rotateDataKey,
   type DataDirKeys,
   type KeyRotationReport,
@@ -81,6 +82,7 @@ export function rotateServerKeys(
 export interface ServerKeyRotation {
   /** Rotates every key now (as the schedule does when due) and reports each rotation. */
   rotateNow(): KeyRotationReport[];
+  /** Stops the schedule and releases the data dir's keys for `edgeward keys rotate`. */
   cancel: CancelTimer;
 }
 
@@ -112,5 +114,11 @@ export function startServerKeyRotation(
     newestKeyCreatedAtMs: () => keys.keyring.newest().createdAtMs,
     rotate,
   });
-  return { rotateNow: () => rotate(components.clock.nowMs()), cancel };
+  return {
+    rotateNow: () => rotate(components.clock.nowMs()),
+    cancel: () => {
+      cancel();
+      releaseDataDirKeys(keys.files.directory);
+    },
+  };
 }

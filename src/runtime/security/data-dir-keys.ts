@@ -1,7 +1,7 @@
 // Opens a data dir's keys: the root key, the keyring it wraps and the sealed secret files, and
 // rotates the data key (a new version, every secret file re-sealed with it, old versions kept).
 
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { Keyring, keyringFileName } from "./keyring.ts";
 import { resolveRootKey, rootKeyWarning, type RootKey } from "./root-key.ts";
@@ -84,6 +84,16 @@ export function rotateDataKey(
 /** Marks the data dir as held by this process (a stale mark of a dead process is replaced). */
 export function holdDataDirKeys(dataDir: string): void {
   writeSecretFileAtomically(join(dataDir, keysHolderFileName), `${process.pid}\n`);
+}
+
+/** Removes this process's mark when it stops. */
+export function releaseDataDirKeys(dataDir: string): void {
+  const path = join(dataDir, keysHolderFileName);
+  try {
+    if (Number(readFileSync(path, "utf8").trim()) === process.pid) rmSync(path, { force: true });
+  } catch {
+    // No mark: nothing to release.
+  }
 }
 
 /** The pid of another live process holding the data dir's keys, or undefined. */
