@@ -3,7 +3,7 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { Keyring, keyringFileName } from "./keyring.ts";
+import { Keyring, KeyringError, keyringFileName } from "./keyring.ts";
 import { resolveRootKey, rootKeyWarning, type RootKey } from "./root-key.ts";
 import { SecretFiles } from "./secret-files.ts";
 import { writeSecretFileAtomically } from "./secret-file-write.ts";
@@ -45,8 +45,12 @@ export interface DataDirKeysOptions {
 }
 
 export function openDataDirKeys(options: DataDirKeysOptions): DataDirKeys {
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  if (options.create) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const keyringExists = existsSync(join(options.dataDir, keyringFileName));
+  if (!keyringExists && !options.create)
+    throw new KeyringError(
+      `${options.dataDir} has no keyring (${keyringFileName}): is it a server's or agent's data dir? Start the server or agent on it once`,
+    );
   const rootKey = resolveRootKey({
     dataDir: options.dataDir,
     masterKeyFile: options.masterKeyFile,
