@@ -70,17 +70,15 @@ export async function copyBetweenTiers(
       destination = await openWithFleetPasswords(store, context.targets, {
         rewrap: true,
         ...(context.logger === undefined ? {} : { logger: context.logger }),
-      }).catch(
-        async (error: unknown) => {
-          if (!(error instanceof BackupError) || error.code !== "REPOSITORY_NOT_FOUND") throw error;
-          return initRepositoryLike(
-            store,
-            context.targets.password,
-            source,
-            context.repositoryOptions,
-          );
-        },
-      );
+      }).catch(async (error: unknown) => {
+        if (!(error instanceof BackupError) || error.code !== "REPOSITORY_NOT_FOUND") throw error;
+        return initRepositoryLike(
+          store,
+          context.targets.password,
+          source,
+          context.repositoryOptions,
+        );
+      });
     } catch (error) {
       throw unavailable(to, error);
     }
