@@ -37,6 +37,7 @@ import { NodeDirectory, type DeclaredNode } from "./node-directory.ts";
 import { ServerLedger } from "./ledger/server-ledger.ts";
 import { registerLedgerRoutes } from "./routes/ledger.ts";
 import { registerQuarantineRoutes } from "./routes/quarantine.ts";
+import { registerKeyRoutes } from "./routes/keys.ts";
 import { ServerMetrics } from "./server-metrics.ts";
 import { ServerPeerRequests } from "./peer-requests.ts";
 import { ServerSecurity } from "./server-security.ts";
@@ -260,6 +261,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         data: { keyId: report.keyId, purpose: report.purpose, previousKeyId: report.previousKeyId },
       }),
   });
+  registerKeyRoutes(app, keyRotation);
   detection.start();
   await services.start();
   await drills.start();

@@ -125,4 +125,39 @@ describe("server keys", () => {
       await restarted.close();
     }
   });
+
+  it("POST /v1/keys/rotate rotates a running server for an admin only", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "edgeward-server-keys-"));
+    directories.push(dataDir);
+    const server = await start(dataDir);
+    try {
+      const asViewer = await server.app.inject({
+        method: "POST",
+        url: "/v1/tokens",
+        payload: { role: "viewer" },
+        headers: { authorization: `Bearer ${server.adminToken}` },
+      });
+      const viewerToken = asViewer.json<{ token: string }>().token;
+      const refused = await server.app.inject({
+        method: "POST",
+        url: "/v1/keys/rotate",
+        headers: { authorization: `Bearer ${viewerToken}` },
+      });
+      expect(refused.statusCode).toBe(403);
+      const rotated = await server.app.inject({
+        method: "POST",
+        url: "/v1/keys/rotate",
+        headers: { authorization: `Bearer ${server.adminToken}` },
+      });
+      expect(rotated.statusCode, rotated.body).toBe(200);
+      expect(
+        rotated.json<{ rotations: { keyId: string }[] }>().rotations.map((report) => report.keyId),
+      ).toEqual(["data-key-2", "backup-password-2"]);
+      expect(parseSealedEnvelope(readFileSync(join(dataDir, "signing.key")), "x").keyVersion).toBe(
+        2,
+      );
+    } finally {
+      await server.close();
+    }
+  });
 });

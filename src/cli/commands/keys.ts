@@ -1,7 +1,7 @@
 // `edgeward keys`: the keyring of a server or agent data dir (docs/adr/0007-secrets-at-rest.md):
 // which data key versions exist and when the next rotation is due, and rotation on demand.
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import {
@@ -18,7 +18,11 @@ import {
   type DataDirKeys,
   type KeyRotationReport,
 } from "../../runtime/security/data-dir-keys.ts";
+import type { KeysRotateResponse } from "../../api/security-contract.ts";
+import { readEndpointFile } from "../../runtime/endpoint-file.ts";
+import { readAdminTokenFile } from "../../runtime/security/admin-token-file.ts";
 import { systemClock } from "../../runtime/system-clock.ts";
+import { ApiClient } from "../api-client.ts";
 import { processOutput, type CommandOutput } from "../command-io.ts";
 
 interface KeysCommandOptions {
@@ -99,21 +103,22 @@ export interface KeysRotation {
   dataDir: string;
   kind: DataDirKind;
   rotations: KeyRotationReport[];
-  resealedFiles: number;
+  /** Null when a running server rotated (it does not say). */
+  resealedFiles: number | null;
   durationMs: number;
 }
 
-/** Rotates a data dir no running process holds; a server's rotations go into its ledger. */
+/**
+ * Rotates a data dir's keys. A running server is asked over its API (its admin credential and
+ * CA are in the data dir); a running agent rotates by itself; a stopped one is rotated here,
+ * and a server's rotations go into its ledger.
+ */
 export async function rotateKeys(
   options: KeysCommandOptions,
   nowMs: number,
 ): Promise<KeysRotation> {
   const holder = dataDirKeysHolder(options.dataDir);
-  if (holder !== undefined)
-    throw new Error(
-      `process ${holder} is running on ${options.dataDir} and holds its keys: it rotates them ` +
-        "itself when its keyRotation policy says so. Stop it to rotate now, then start it again",
-    );
+  if (holder !== undefined) return rotateRunning(options, holder);
   const startedMs = performance.now();
   const kind = kindOf(options.dataDir);
   const keys = await openKeys(options, kind);
@@ -159,6 +164,35 @@ export async function rotateKeys(
     kind,
     rotations,
     resealedFiles: serverSecretFileNames.filter((name) => keys.files.exists(name)).length,
+    durationMs: performance.now() - startedMs,
+  };
+}
+
+async function rotateRunning(options: KeysCommandOptions, holder: number): Promise<KeysRotation> {
+  const endpoint = readEndpointFile(options.dataDir);
+  if (kindOf(options.dataDir) === "agent" || endpoint?.pid !== holder)
+    throw new Error(
+      `process ${holder} is running on ${options.dataDir} and holds its keys: an agent rotates ` +
+        "them itself when its --key-rotation policy says so. Stop it to rotate now, then start it again",
+    );
+  const startedMs = performance.now();
+  const token = readAdminTokenFile(options.dataDir, {
+    ...process.env,
+    ...(options.masterKeyFile === undefined
+      ? {}
+      : { EDGEWARD_MASTER_KEY_FILE: options.masterKeyFile }),
+  });
+  const caPath = join(options.dataDir, "tls", "ca.crt");
+  const client = new ApiClient(endpoint.url, {
+    ...(token === undefined ? {} : { token }),
+    ...(existsSync(caPath) ? { caPem: readFileSync(caPath, "utf8") } : {}),
+  });
+  const answer = await client.postJson<KeysRotateResponse>("/v1/keys/rotate", {}, 60_000);
+  return {
+    dataDir: options.dataDir,
+    kind: "server",
+    rotations: answer.rotations,
+    resealedFiles: null,
     durationMs: performance.now() - startedMs,
   };
 }
@@ -217,7 +251,8 @@ export function registerKeysCommands(
       .description(
         "rotate now: a new data key re-seals every secret file; on a server also a new fleet " +
           "backup password (agents re-wrap each repository's key under it when they next open " +
-          "it) and key.rotation ledger entries. The server or agent must be stopped.",
+          "it) and key.rotation ledger entries. A running server is asked over its API; an " +
+          "agent must be stopped (it rotates by itself on its schedule).",
       ),
   ).action(async (options: KeysCommandOptions) => {
     const rotation = await rotateKeys(options, systemClock.nowMs());
@@ -230,7 +265,9 @@ export function registerKeysCommands(
         `rotated ${report.purpose}: ${report.previousKeyId ?? "-"} -> ${report.keyId}\n`,
       );
     output.stdout.write(
-      `${rotation.resealedFiles} secret files re-sealed in ${rotation.durationMs.toFixed(1)} ms\n`,
+      rotation.resealedFiles === null
+        ? `the running server rotated in ${rotation.durationMs.toFixed(1)} ms\n`
+        : `${rotation.resealedFiles} secret files re-sealed in ${rotation.durationMs.toFixed(1)} ms\n`,
     );
   });
 }
