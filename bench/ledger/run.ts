@@ -15,6 +15,7 @@ import { ledgerVerifier } from "../../src/runtime/ledger/ledger-key.ts";
 import { sha256 } from "../../src/runtime/ledger/sha256.ts";
 import { systemClock } from "../../src/runtime/system-clock.ts";
 import { ServerLedger } from "../../src/server/ledger/server-ledger.ts";
+import { testSecretFiles } from "../../src/runtime/security/testing.ts";
 
 const entries = Number(process.argv[2] ?? 100_000);
 const singleAppends = Math.min(2_000, entries);
@@ -39,7 +40,11 @@ function percentile(sorted: number[], fraction: number): number {
 
 const dataDir = mkdtempSync(join(tmpdir(), "edgeward-ledger-bench-"));
 try {
-  const ledger = ServerLedger.open(dataDir, { clock: systemClock, logger: silentLogger });
+  const ledger = ServerLedger.open(dataDir, {
+    clock: systemClock,
+    logger: silentLogger,
+    secrets: testSecretFiles(dataDir),
+  });
   const store = ledger.store;
 
   // One durable transaction (fsync) per append: what a single recorded event costs.

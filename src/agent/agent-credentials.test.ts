@@ -9,6 +9,7 @@ import { requestJson } from "../runtime/http-json.ts";
 import { MemoryStore } from "../runtime/store/memory-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
 import { startServer, type RunningServer } from "../server/main.ts";
+import { testSecretFiles } from "../runtime/security/testing.ts";
 import { AgentCredentials } from "./agent-credentials.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -48,6 +49,7 @@ async function joinToken(server: RunningServer, nodeId: string): Promise<string>
 }
 
 const logger = silentLogger;
+const withSecrets = (dataDir: string) => ({ dataDir, secrets: testSecretFiles(dataDir) });
 
 describe("agent credentials", () => {
   it("enrols over TLS pinning the CA from the join token, registers as itself and renews", async () => {
@@ -58,6 +60,7 @@ describe("agent credentials", () => {
         nodeId: "edge-1",
         serverUrl: server.url,
         dataDir,
+        secrets: testSecretFiles(dataDir),
         joinToken: token,
         clock: systemClock,
         logger,
@@ -93,7 +96,7 @@ describe("agent credentials", () => {
       AgentCredentials.open({
         nodeId: "edge-1",
         serverUrl,
-        dataDir: tempDir("edgeward-agent-credentials-"),
+        ...withSecrets(tempDir("edgeward-agent-credentials-")),
         joinToken: token,
         clock: systemClock,
         logger,
@@ -110,7 +113,7 @@ describe("agent credentials", () => {
       AgentCredentials.open({
         nodeId: "edge-1",
         serverUrl: server.url,
-        dataDir: tempDir("edgeward-agent-credentials-"),
+        ...withSecrets(tempDir("edgeward-agent-credentials-")),
         joinToken: undefined,
         clock: systemClock,
         logger,

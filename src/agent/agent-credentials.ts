@@ -19,10 +19,14 @@ import type { CancelTimer, Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
 import { requestJson, type RequestJsonOptions } from "../runtime/http-json.ts";
 import { writeSecretFile } from "../runtime/security/certificate-authority.ts";
+import type { SecretFiles } from "../runtime/security/secret-files.ts";
 import {
   createPeerRequestSigner,
   type PeerRequestSigner,
 } from "../runtime/security/peer-signing.ts";
+
+export const nodeKeyFileName = "node.key";
+export const credentialFileName = "credential.json";
 
 /** Enrolment and renewal requests give up after this long. */
 export const credentialRequestTimeoutMs = 10_000;
@@ -68,6 +72,7 @@ export class AgentCredentials {
   readonly #nodeId: string;
   readonly #serverUrl: URL;
   readonly #dataDir: string;
+  readonly #secrets: SecretFiles;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #privateKey: KeyObject;
@@ -79,27 +84,30 @@ export class AgentCredentials {
     nodeId: string,
     serverUrl: string,
     dataDir: string,
+    secrets: SecretFiles,
     clock: Clock,
     logger: Logger,
   ) {
     this.#nodeId = nodeId;
     this.#serverUrl = new URL(serverUrl);
     this.#dataDir = dataDir;
+    this.#secrets = secrets;
     this.#clock = clock;
     this.#logger = logger;
     mkdirSync(dataDir, { recursive: true });
-    const keyPath = join(dataDir, "node.key");
-    if (!existsSync(keyPath)) {
+    let keyPem = secrets.readText(nodeKeyFileName);
+    if (keyPem === undefined) {
       const { privateKey } = generateKeyPairSync("ed25519");
-      writeSecretFile(keyPath, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+      keyPem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      secrets.write(nodeKeyFileName, keyPem);
     }
-    this.#privateKey = createPrivateKey(readFileSync(keyPath));
+    this.#privateKey = createPrivateKey(keyPem);
     const caPath = join(dataDir, "ca.crt");
     this.#caPem = existsSync(caPath) ? readFileSync(caPath, "utf8") : undefined;
-    const credentialPath = join(dataDir, "credential.json");
-    if (existsSync(credentialPath)) {
+    const credentialText = secrets.readText(credentialFileName);
+    if (credentialText !== undefined) {
       try {
-        const stored = JSON.parse(readFileSync(credentialPath, "utf8")) as StoredCredential;
+        const stored = JSON.parse(credentialText) as StoredCredential;
         if (stored.nodeId === nodeId) this.#stored = stored;
       } catch {
         this.#stored = undefined;
@@ -115,6 +123,8 @@ export class AgentCredentials {
     nodeId: string;
     serverUrl: string;
     dataDir: string;
+    /** The agent's sealed secret files: node.key and credential.json. */
+    secrets: SecretFiles;
     joinToken: string | undefined;
     clock: Clock;
     logger: Logger;
@@ -123,6 +133,7 @@ export class AgentCredentials {
       options.nodeId,
       options.serverUrl,
       options.dataDir,
+      options.secrets,
       options.clock,
       options.logger,
     );
@@ -272,7 +283,7 @@ export class AgentCredentials {
       expiresAtMs: answer.expiresAtMs,
       renewAtMs: answer.renewAtMs,
     };
-    writeSecretFile(join(this.#dataDir, "credential.json"), JSON.stringify(this.#stored));
+    this.#secrets.write(credentialFileName, JSON.stringify(this.#stored));
   }
 }
 

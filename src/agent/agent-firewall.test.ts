@@ -1,6 +1,7 @@
 // The agent's firewall on real sockets (127.0.0.1, port 0): the agent API with signed data
 // copies behind PeerSecurity, and service proxies. A fake channel collects the reports.
 
+import { testSecretFiles } from "../runtime/security/testing.ts";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -87,7 +88,7 @@ async function startAgentApi(firewall: AgentFirewall) {
   mkdirSync(join(servicesDir, "historian"), { recursive: true });
   writeFileSync(join(servicesDir, "historian", "db.sqlite"), "rows");
   const security = new PeerSecurity(
-    { dataDir, requiredUntilTold: true },
+    { secrets: testSecretFiles(dataDir), requiredUntilTold: true },
     {
       clock: systemClock,
       logger: silentLogger,

@@ -26,6 +26,7 @@ import {
 import { beginIncarnation } from "./agent-state.ts";
 import { createDataTransferHandler } from "./data-transfer/data-transfer-http.ts";
 import { PeerSecurity } from "./peer-security.ts";
+import { openAgentKeys, startAgentKeyRotation } from "./agent-keys.ts";
 import { ServiceAgent } from "./service-agent.ts";
 import { ServiceSupervisor } from "./supervisor/service-supervisor.ts";
 import { noFaults, type FaultInjection } from "./fault-injector.ts";
@@ -50,6 +51,10 @@ export interface AgentOptions {
   servicesCwd?: string;
   logger: Logger;
   clock?: Clock;
+  /** The root key that wraps the keyring (docs/adr/0007-secrets-at-rest.md); else the usual places. */
+  masterKeyFile?: string;
+  /** How often the agent rotates its data key: weekly, monthly, Nd or Nh (default monthly). */
+  keyRotation?: string;
   /** Single-use join token: enrols the node when it has no valid credential yet. */
   joinToken?: string;
   /** Fleet backup settings (tests shorten the schedule and use cheap repositories). */
@@ -71,18 +76,28 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger;
   const state = beginIncarnation(options.dataDir, options.nodeId);
+  const keys = openAgentKeys(
+    {
+      dataDir: options.dataDir,
+      masterKeyFile: options.masterKeyFile,
+      keyRotation: options.keyRotation,
+    },
+    { clock, logger },
+  );
+  const cancelKeyRotation = startAgentKeyRotation(keys, { clock, logger });
   // Enrol (or load the stored credential) before anything listens: no identity, no agent.
   const credentials = await AgentCredentials.open({
     nodeId: state.nodeId,
     serverUrl: options.serverUrl,
     dataDir: options.dataDir,
+    secrets: keys.files,
     joinToken: options.joinToken,
     clock,
     logger,
   });
   credentials.startRenewing();
   const peerSecurity = new PeerSecurity(
-    { dataDir: options.dataDir, requiredUntilTold: credentials.token !== undefined },
+    { secrets: keys.files, requiredUntilTold: credentials.token !== undefined },
     {
       clock,
       logger,
@@ -263,6 +278,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     fenced,
     async stop(graceful) {
       cancelSampling();
+      cancelKeyRotation();
       credentials.stop();
       firewall.close();
       await backups.close();

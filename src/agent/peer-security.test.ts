@@ -17,6 +17,7 @@ import { DirectoryBlobStore } from "../runtime/backup/directory-blob-store.ts";
 import { HttpBlobStore } from "../runtime/backup/http-blob-store.ts";
 import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
 import { systemClock } from "../runtime/system-clock.ts";
+import { testSecretFiles } from "../runtime/security/testing.ts";
 import {
   createDataTransferHandler,
   DataTransferError,
@@ -75,7 +76,7 @@ async function startAgent(self: Node, options: { required: boolean; enrolled: No
   const servicesDir = join(dataDir, "services");
   const reports: PeerRequestRejectedMessage[] = [];
   const security = new PeerSecurity(
-    { dataDir, requiredUntilTold: true },
+    { secrets: testSecretFiles(dataDir), requiredUntilTold: true },
     {
       clock: systemClock,
       logger: silentLogger,
@@ -225,7 +226,7 @@ describe("signed peer requests between agents", () => {
     const cache = join(source.dataDir, peerIdentitiesFileName);
     expect(statSync(cache).mode & 0o777).toBe(0o600);
     const restarted = new PeerSecurity(
-      { dataDir: source.dataDir, requiredUntilTold: false },
+      { secrets: testSecretFiles(source.dataDir), requiredUntilTold: false },
       {
         clock: systemClock,
         logger: silentLogger,
@@ -248,7 +249,7 @@ describe("signed peer requests between agents", () => {
 
   it("an enrolled agent that has heard nothing yet fails closed", () => {
     const security = new PeerSecurity(
-      { dataDir: scratch(), requiredUntilTold: true },
+      { secrets: testSecretFiles(scratch()), requiredUntilTold: true },
       {
         clock: systemClock,
         logger: silentLogger,

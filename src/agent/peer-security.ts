@@ -3,9 +3,7 @@
 // send it against the fleet's enrolled keys, which the server pushes and this node caches
 // (0600) so peers stay verifiable while the server is unreachable.
 
-import { existsSync, readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { join } from "node:path";
 import type {
   PeerIdentitiesMessage,
   PeerRejectionReason,
@@ -18,7 +16,7 @@ import {
 } from "../core/security/peer-request.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
-import { writeSecretFile } from "../runtime/security/certificate-authority.ts";
+import type { SecretFiles } from "../runtime/security/secret-files.ts";
 import {
   PeerVerifier,
   peerVerifierDefaults,
@@ -47,7 +45,7 @@ export interface PeerSecurityComponents {
 }
 
 export class PeerSecurity {
-  readonly #path: string;
+  readonly #secrets: SecretFiles;
   readonly #components: PeerSecurityComponents;
   readonly #verifier: PeerVerifier;
   #identities: CachedIdentities;
@@ -66,10 +64,10 @@ export class PeerSecurity {
    * yet). An enrolled agent fails closed; an agent without a credential is in an open fleet.
    */
   constructor(
-    options: { dataDir: string; requiredUntilTold: boolean; verifier?: PeerVerifierOptions },
+    options: { secrets: SecretFiles; requiredUntilTold: boolean; verifier?: PeerVerifierOptions },
     components: PeerSecurityComponents,
   ) {
-    this.#path = join(options.dataDir, peerIdentitiesFileName);
+    this.#secrets = options.secrets;
     this.#components = components;
     this.#identities = this.#load() ?? { required: options.requiredUntilTold, keys: {} };
     this.#verifier = new PeerVerifier(options.verifier ?? peerVerifierDefaults, {
@@ -92,7 +90,7 @@ export class PeerSecurity {
   update(message: PeerIdentitiesMessage): void {
     this.#identities = { required: message.required, keys: { ...message.keys } };
     try {
-      writeSecretFile(this.#path, JSON.stringify(this.#identities));
+      this.#secrets.write(peerIdentitiesFileName, JSON.stringify(this.#identities));
     } catch (error) {
       this.#components.logger.warn(
         { err: (error as Error).message },
@@ -137,9 +135,10 @@ export class PeerSecurity {
   }
 
   #load(): CachedIdentities | undefined {
-    if (!existsSync(this.#path)) return undefined;
     try {
-      const parsed = JSON.parse(readFileSync(this.#path, "utf8")) as Partial<CachedIdentities>;
+      const text = this.#secrets.readText(peerIdentitiesFileName);
+      if (text === undefined) return undefined;
+      const parsed = JSON.parse(text) as Partial<CachedIdentities>;
       if (typeof parsed.required !== "boolean" || typeof parsed.keys !== "object") return undefined;
       const keys: Record<string, string> = {};
       for (const [nodeId, key] of Object.entries(parsed.keys ?? {}))

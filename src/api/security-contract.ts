@@ -46,3 +46,16 @@ export interface CaResponse {
   caCertificatePem: string;
   caFingerprint: string;
 }
+
+/** One key rotation, as the ledger's `key.rotation` entry records it. */
+export interface KeyRotationView {
+  purpose: string;
+  keyId: string;
+  previousKeyId: string | null;
+  atMs: number;
+}
+
+/** `POST /v1/keys/rotate` (admin): the server rotated its data key and the fleet backup password. */
+export interface KeysRotateResponse {
+  rotations: KeyRotationView[];
+}

@@ -24,6 +24,7 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { defaultFleetDir, readFleetFile } from "./local-fleet/fleet-file.ts";
+import { readAdminTokenFile } from "../runtime/security/admin-token-file.ts";
 
 /** Requests to the server give up after this long. */
 export const apiRequestTimeoutMs = 10_000;
@@ -68,8 +69,8 @@ function readIfPresent(path: string): string | undefined {
 }
 
 /**
- * The credential and CA to use: $EDGEWARD_TOKEN, else the local fleet's
- * <dir>/server/admin.token; $EDGEWARD_CA_FILE, else the local fleet's <dir>/server/tls/ca.crt.
+ * The credential and CA to use: $EDGEWARD_TOKEN, else the local fleet's sealed
+ * <dir>/server/admin.token (opened with its root key, as the server finds it); $EDGEWARD_CA_FILE, else the local fleet's <dir>/server/tls/ca.crt.
  */
 export function resolveServerAccess(dir: string | undefined, token?: string): ServerAccess {
   const directory = dir ?? defaultFleetDir;
@@ -78,7 +79,7 @@ export function resolveServerAccess(dir: string | undefined, token?: string): Se
     token ??
     (fromEnvironment !== undefined && fromEnvironment !== ""
       ? fromEnvironment
-      : readIfPresent(join(directory, "server", "admin.token"))?.trim());
+      : readAdminTokenFile(join(directory, "server"), process.env));
   const caFile = process.env["EDGEWARD_CA_FILE"];
   const caPem = readIfPresent(
     caFile !== undefined && caFile !== "" ? caFile : join(directory, "server", "tls", "ca.crt"),

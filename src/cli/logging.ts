@@ -3,7 +3,19 @@
 
 import pino, { type Logger } from "pino";
 import type { LogLevel } from "../runtime/json-line-logger.ts";
+import { pinoRedactPaths, redactedText } from "../runtime/log-redaction.ts";
 
-export function createProcessLogger(name: string, level: LogLevel): Logger {
-  return pino({ name, level, base: { pid: process.pid } });
+/** `destination`: where the lines go (stdout by default; tests capture them). */
+export function createProcessLogger(
+  name: string,
+  level: LogLevel,
+  destination?: pino.DestinationStream,
+): Logger {
+  const options = {
+    name,
+    level,
+    base: { pid: process.pid },
+    redact: { paths: pinoRedactPaths, censor: redactedText },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }

@@ -19,6 +19,7 @@ const commandLoaders: Record<string, () => Promise<Register>> = {
   services: async () => (await import("./commands/services.ts")).registerServiceCommands,
   audit: async () => (await import("./commands/audit.ts")).registerAuditCommands,
   token: async () => (await import("./commands/token.ts")).registerTokenCommands,
+  keys: async () => (await import("./commands/keys.ts")).registerKeysCommands,
 };
 /** Commands registered by another command's module. */
 const commandAliases: Record<string, string> = {

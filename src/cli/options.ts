@@ -2,6 +2,7 @@
 // what was expected.
 
 import { InvalidArgumentError } from "commander";
+import { keyRotationIntervalMs, KeyRotationPolicyError } from "../core/security/key-rotation.ts";
 
 export function parsePort(value: string): number {
   const port = Number(value);
@@ -11,6 +12,17 @@ export function parsePort(value: string): number {
     );
   }
   return port;
+}
+
+/** A key rotation policy: weekly, monthly, Nd or Nh. */
+export function parseKeyRotation(value: string): string {
+  try {
+    keyRotationIntervalMs(value);
+  } catch (error) {
+    if (error instanceof KeyRotationPolicyError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+  return value;
 }
 
 export function parseFraction(value: string): number {

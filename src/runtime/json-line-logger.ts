@@ -2,6 +2,9 @@
 // keep their resident memory small; the server keeps pino, which fastify expects.
 
 import type { LogFields, Logger } from "../ports/logger.ts";
+import { redactedText, redactSecrets, secretLogFieldNames } from "./log-redaction.ts";
+
+const secretFieldNames = new Set(secretLogFieldNames.map((name) => name.toLowerCase()));
 
 const levelNumbers = {
   trace: 10,
@@ -36,7 +39,10 @@ export function createJsonLineLogger(
       pid: process.pid,
       name,
     };
-    for (const [key, value] of Object.entries(fields)) record[key] = serialise(value);
+    for (const [key, value] of Object.entries(fields))
+      record[key] = secretFieldNames.has(key.toLowerCase())
+        ? redactedText
+        : redactSecrets(serialise(value));
     record["msg"] = message;
     write(`${JSON.stringify(record)}\n`);
   };

@@ -2,6 +2,7 @@
 // firewall rules it pushes each agent (and the denials they report), revocation closing live
 // sessions at once, and a quarantined node's key leaving every other agent's list.
 
+import { openDataDirKeys } from "../runtime/security/data-dir-keys.ts";
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
@@ -113,10 +114,21 @@ async function secureFleet(nodeIds: readonly string[], spec?: SecuritySpec) {
   const signedBy = (nodeId: string, pathAndQuery: string) =>
     createPeerRequestSigner(
       nodeId,
-      createPrivateKey(readFileSync(join(agent(nodeId).dataDir, "node.key"))),
+      createPrivateKey(sealedFile(agent(nodeId).dataDir, "node.key") ?? ""),
       systemClock,
     )({ method: "GET", pathAndQuery });
   return { server, admin, agent, events, signedBy };
+}
+
+/** A secret file of an agent's data dir, opened with its keyring (the root key beside it). */
+function sealedFile(dataDir: string, name: string): string | undefined {
+  return openDataDirKeys({
+    dataDir,
+    environment: {},
+    nowMs: Date.now(),
+    secretFileNames: [],
+    create: false,
+  }).files.readText(name);
 }
 
 function cachedFile<Value>(path: string): Value | undefined {
@@ -285,9 +297,11 @@ describe("quarantine", () => {
   it("drops the node's key from every other agent, which then refuses its signed requests", async () => {
     const { server, agent, signedBy } = await secureFleet(["edge-a", "edge-b"]);
     const keysOn = (nodeId: string) =>
-      cachedFile<{ keys: Record<string, string> }>(
-        join(agent(nodeId).dataDir, peerIdentitiesFileName),
-      )?.keys ?? {};
+      (
+        JSON.parse(sealedFile(agent(nodeId).dataDir, peerIdentitiesFileName) ?? "{}") as {
+          keys?: Record<string, string>;
+        }
+      ).keys ?? {};
     await waitFor(() => "edge-b" in keysOn("edge-a"), "edge-a to know edge-b's key");
     const path = "/v1/services/historian/data";
     expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-b", path))).toBe(404);

@@ -1,7 +1,7 @@
 // Composition root of `edgeward server`: wires the core detector to the SQLite store, the
 // system clock, HTTP probes and the fastify app.
 
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
@@ -14,11 +14,13 @@ import type { Clock } from "../ports/clock.ts";
 import type { Store } from "../ports/store.ts";
 import { httpProber, type Prober } from "../runtime/probe/http-prober.ts";
 import { writeEndpointFile } from "../runtime/endpoint-file.ts";
+import { adminTokenFileName } from "../runtime/security/admin-token-file.ts";
 import {
   loadOrCreateCertificateAuthority,
-  writeSecretFile,
   type TlsMaterial,
 } from "../runtime/security/certificate-authority.ts";
+import type { KeyRotationReport } from "../runtime/security/data-dir-keys.ts";
+import type { SecretFiles } from "../runtime/security/secret-files.ts";
 import { bootstrapAdminTtlMs, TokenService } from "../runtime/security/token-service.ts";
 import { SqliteStore } from "../runtime/store/sqlite-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
@@ -35,9 +37,11 @@ import { NodeDirectory, type DeclaredNode } from "./node-directory.ts";
 import { ServerLedger } from "./ledger/server-ledger.ts";
 import { registerLedgerRoutes } from "./routes/ledger.ts";
 import { registerQuarantineRoutes } from "./routes/quarantine.ts";
+import { registerKeyRoutes } from "./routes/keys.ts";
 import { ServerMetrics } from "./server-metrics.ts";
 import { ServerPeerRequests } from "./peer-requests.ts";
 import { ServerSecurity } from "./server-security.ts";
+import { openServerKeys, startServerKeyRotation } from "./server-keys.ts";
 import { AgentLinks } from "./services/agent-links.ts";
 import { ServerFirewall } from "./server-firewall.ts";
 import { AlertWebhook } from "./services/alert-webhook.ts";
@@ -85,6 +89,8 @@ export interface ServerOptions {
   cloudRepo?: string;
   logger: PinoLogger;
   security?: ServerSecurityOptions;
+  /** The root key that wraps the keyring (docs/adr/0007-secrets-at-rest.md); else the usual places. */
+  masterKeyFile?: string;
   /** Replace the real ones in tests. */
   clock?: Clock;
   prober?: Prober;
@@ -96,8 +102,10 @@ export interface RunningServer {
   app: FastifyInstance;
   plane: ControlPlane;
   security: ServerSecurity;
-  /** The bootstrap admin credential (also in <data-dir>/admin.token, mode 0600). */
+  /** The bootstrap admin credential (also in <data-dir>/admin.token, sealed). */
   adminToken: string;
+  /** Rotates the data key and the fleet backup password now (recorded in the ledger). */
+  rotateKeys(): KeyRotationReport[];
   close(): Promise<void>;
 }
 
@@ -105,11 +113,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   mkdirSync(options.dataDir, { recursive: true });
   const clock = options.clock ?? systemClock;
   const logger = options.logger;
+  const keys = openServerKeys(
+    {
+      dataDir: options.dataDir,
+      masterKeyFile: options.masterKeyFile,
+      keyRotation: options.security?.spec?.encryption.keyRotation,
+    },
+    { clock, logger },
+  );
   const store = options.store ?? new SqliteStore(join(options.dataDir, "state.db"));
   const directory = new NodeDirectory(store, logger);
   await directory.load();
   const events = new EventLog(store, logger);
-  const ledger = ServerLedger.open(options.dataDir, { clock, logger });
+  const ledger = ServerLedger.open(options.dataDir, { clock, logger, secrets: keys.files });
   events.subscribe((event) => ledger.recordFleetEvent(event));
   if (options.fleetSpecDigest !== undefined)
     ledger.recordConfig("fleet-spec", options.fleetSpecDigest);
@@ -154,7 +170,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     {
       ...backupControlDefaults,
       spec: options.backup,
-      keyFile: join(options.dataDir, "backup.key"),
+      secrets: keys.files,
       regionalEnabled: options.blobDir !== undefined,
       cloud: cloud.target,
     },
@@ -170,11 +186,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   );
   const securityOptions = options.security ?? serverSecurityDefaults;
   const tls: TlsMaterial | undefined = securityOptions.tls
-    ? loadOrCreateCertificateAuthority(join(options.dataDir, "tls"), [options.host], clock.nowMs())
+    ? loadOrCreateCertificateAuthority(keys.files, [options.host], clock.nowMs())
     : undefined;
-  const tokens = await TokenService.open(options.dataDir, store, clock);
+  const tokens = await TokenService.open(keys.files, store, clock);
   tokens.onFact((fact) => ledger.recordToken(fact));
-  const adminToken = await bootstrapAdminToken(options.dataDir, tokens);
+  const adminToken = await bootstrapAdminToken(keys.files, tokens);
   const security = new ServerSecurity({
     tokens,
     events,
@@ -248,6 +264,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   registerLedgerRoutes(app, ledger);
   registerQuarantineRoutes(app, { services, security, ledger, clock });
   ledger.start();
+  const keyRotation = startServerKeyRotation(keys, {
+    clock,
+    logger,
+    rotatePassword: (nowMs) => backups.rotatePassword(nowMs),
+    onRotated: (report) =>
+      ledger.record({
+        kind: "key.rotation",
+        atMs: report.atMs,
+        data: { keyId: report.keyId, purpose: report.purpose, previousKeyId: report.previousKeyId },
+      }),
+  });
+  registerKeyRoutes(app, keyRotation);
   detection.start();
   await services.start();
   await drills.start();
@@ -279,7 +307,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     plane,
     security,
     adminToken,
+    rotateKeys: () => keyRotation.rotateNow(),
     async close() {
+      keyRotation.cancel();
       drills.close();
       await backups.close();
       await services.close();
@@ -294,15 +324,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-/** The admin credential in <data-dir>/admin.token; issued (0600) at first start or when no longer valid. */
-async function bootstrapAdminToken(dataDir: string, tokens: TokenService): Promise<string> {
-  const path = join(dataDir, "admin.token");
-  let existing: string | undefined;
-  try {
-    existing = readFileSync(path, "utf8").trim();
-  } catch {
-    existing = undefined;
-  }
+/** The admin credential in <data-dir>/admin.token (sealed); issued at first start or when no longer valid. */
+async function bootstrapAdminToken(secrets: SecretFiles, tokens: TokenService): Promise<string> {
+  const existing = secrets.readText(adminTokenFileName)?.trim();
   if (existing !== undefined && (await tokens.verify(existing, ["user"])).ok) return existing;
   const issued = await tokens.issue({
     kind: "user",
@@ -310,6 +334,6 @@ async function bootstrapAdminToken(dataDir: string, tokens: TokenService): Promi
     roles: [builtinRoles.admin],
     ttlMs: bootstrapAdminTtlMs,
   });
-  writeSecretFile(path, `${issued.token}\n`);
+  secrets.write(adminTokenFileName, `${issued.token}\n`);
   return issued.token;
 }

@@ -4,7 +4,7 @@
 // are refused and become security events.
 
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import { backupScheduleDefaults } from "../core/backup/fleet-schedule.ts";
 import { detectorOptionsFor } from "../core/membership/detector-options.ts";
 import type { BackupSpec } from "../core/spec/backup-schema.ts";
 import { testingRepositoryOptions } from "../runtime/backup/testing.ts";
+import { openDataDirKeys } from "../runtime/security/data-dir-keys.ts";
 import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
 import { MemoryStore } from "../runtime/store/memory-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
@@ -115,6 +116,10 @@ async function secureFleet(nodeIds: readonly string[]) {
   return { root, server, agents, admin, events };
 }
 
+/** An agent's sealed secret files, opened with the root key beside its data. */
+const agentSecrets = (dataDir: string) =>
+  openDataDirKeys({ dataDir, environment: {}, nowMs: 0, secretFileNames: [], create: false }).files;
+
 describe("signed peer requests in a secure fleet", () => {
   it("pushes and caches the fleet's keys, backs up over signed requests, refuses the rest", async () => {
     const nodeIds = ["edge-a", "edge-b", "edge-c"];
@@ -125,7 +130,9 @@ describe("signed peer requests in a secure fleet", () => {
       const cache = join(agent.dataDir, peerIdentitiesFileName);
       await waitFor(() => {
         if (!existsSync(cache)) return false;
-        const cached = JSON.parse(readFileSync(cache, "utf8")) as {
+        const cached = JSON.parse(
+          agentSecrets(agent.dataDir).readText(peerIdentitiesFileName) ?? "{}",
+        ) as {
           required: boolean;
           keys: Record<string, string>;
         };
@@ -191,7 +198,7 @@ describe("signed peer requests in a secure fleet", () => {
     expect(await rawGet(`${server.url}${listing}`, forged)).toBe(403);
     const edgeA = agents.get("edge-a");
     if (edgeA === undefined) throw new Error("no edge-a");
-    const edgeAKey = createPrivateKey(readFileSync(join(edgeA.dataDir, "node.key")));
+    const edgeAKey = createPrivateKey(agentSecrets(edgeA.dataDir).readText("node.key") ?? "");
     const genuine = createPeerRequestSigner(
       "edge-a",
       edgeAKey,

@@ -17,6 +17,7 @@ import type { FleetEvent } from "../api/contract.ts";
 import { detectorOptionsFor } from "../core/membership/detector-options.ts";
 import { securitySchema } from "../core/spec/security-schema.ts";
 import type { Clock } from "../ports/clock.ts";
+import { readAdminTokenFile } from "../runtime/security/admin-token-file.ts";
 import { MemoryStore } from "../runtime/store/memory-store.ts";
 import { startServer, type RunningServer, type ServerSecurityOptions } from "./main.ts";
 import { renewProofText } from "./routes/security.ts";
@@ -154,11 +155,12 @@ describe("authentication", () => {
     ).toBe(200);
   });
 
-  it("writes the bootstrap admin credential to a 0600 file and keeps it across restarts", async () => {
+  it("writes the bootstrap admin credential to a sealed 0600 file the CLI can open", async () => {
     const { server, dataDir } = await secureServer();
     const path = join(dataDir, "admin.token");
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(readFileSync(path, "utf8").trim()).toBe(server.adminToken);
+    expect(readFileSync(path, "utf8")).not.toContain(server.adminToken);
+    expect(readAdminTokenFile(dataDir, {})).toBe(server.adminToken);
   });
 
   it("rejects expired, revoked, forged, tampered and wrong-kind tokens", async () => {

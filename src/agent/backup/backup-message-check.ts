@@ -10,6 +10,7 @@ import type {
   BackupTargets,
   ServerBackupMessage,
 } from "../../api/service-messages.ts";
+import { backupPasswordsMax } from "../../api/service-messages.ts";
 
 /** Most policies one message may carry. */
 export const backupPoliciesPerMessageMax = 256;
@@ -74,6 +75,10 @@ function isTargets(value: unknown): value is BackupTargets {
   return (
     isText(value["password"]) &&
     value["password"].length > 0 &&
+    (value["previousPasswords"] === undefined ||
+      (Array.isArray(value["previousPasswords"]) &&
+        value["previousPasswords"].length < backupPasswordsMax &&
+        value["previousPasswords"].every((password) => isText(password) && password.length > 0))) &&
     isObject(peers) &&
     Object.keys(peers).length <= backupPeersPerMessageMax &&
     Object.values(peers).every(isText) &&

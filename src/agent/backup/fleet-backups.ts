@@ -342,6 +342,7 @@ export class FleetBackups {
       targets: this.#targets,
       repositoryOptions: this.#options.repositoryOptions ?? this.#defaultRepositoryOptions(),
       requestTimeoutMs: this.#options.requestTimeoutMs,
+      logger: this.#components.logger,
       ...(this.#components.peers === undefined ? {} : { signRequest: this.#components.peers.sign }),
     };
   }

@@ -7,7 +7,7 @@
 import type { BackupRepositoryRef } from "../../api/service-messages.ts";
 import { BackupError } from "../../core/backup/errors.ts";
 import { copySnapshot, initRepositoryLike } from "../../runtime/backup/copy-snapshot.ts";
-import { openRepository } from "../../runtime/backup/repository.ts";
+import { openWithFleetPasswords } from "./fleet-password-open.ts";
 import type { Repository } from "../../runtime/backup/repository.ts";
 import { BestEffortLockStore } from "./prefixed-blob-store.ts";
 import { TierUnavailableError, storeOf } from "./tier-operations.ts";
@@ -50,9 +50,10 @@ export async function copyBetweenTiers(
   try {
     let source: Repository;
     try {
-      source = await openRepository(
+      source = await openWithFleetPasswords(
         new BestEffortLockStore(storeOf(from, context, connections)),
-        context.targets.password,
+        context.targets,
+        { rewrap: false },
       );
     } catch (error) {
       throw unavailable(from, error);
@@ -60,17 +61,18 @@ export async function copyBetweenTiers(
     let destination: Repository;
     try {
       const store = storeOf(to, context, connections);
-      destination = await openRepository(store, context.targets.password).catch(
-        async (error: unknown) => {
-          if (!(error instanceof BackupError) || error.code !== "REPOSITORY_NOT_FOUND") throw error;
-          return initRepositoryLike(
-            store,
-            context.targets.password,
-            source,
-            context.repositoryOptions,
-          );
-        },
-      );
+      destination = await openWithFleetPasswords(store, context.targets, {
+        rewrap: true,
+        ...(context.logger === undefined ? {} : { logger: context.logger }),
+      }).catch(async (error: unknown) => {
+        if (!(error instanceof BackupError) || error.code !== "REPOSITORY_NOT_FOUND") throw error;
+        return initRepositoryLike(
+          store,
+          context.targets.password,
+          source,
+          context.repositoryOptions,
+        );
+      });
     } catch (error) {
       throw unavailable(to, error);
     }

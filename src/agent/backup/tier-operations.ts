@@ -17,7 +17,9 @@ import { ErasureBlobStore } from "../../runtime/backup/erasure-blob-store.ts";
 import { HttpBlobStore } from "../../runtime/backup/http-blob-store.ts";
 import { withLock } from "../../runtime/backup/lock.ts";
 import { prune } from "../../runtime/backup/prune.ts";
-import { Repository, initRepository, openRepository } from "../../runtime/backup/repository.ts";
+import { Repository, initRepository } from "../../runtime/backup/repository.ts";
+import type { Logger } from "../../ports/logger.ts";
+import { openWithFleetPasswords } from "./fleet-password-open.ts";
 import type { RepositoryOptions } from "../../runtime/backup/repository.ts";
 import { restore } from "../../runtime/backup/restore.ts";
 import { s3BlobStoreFromUrl } from "../../runtime/backup/s3-blob-store.ts";
@@ -44,6 +46,8 @@ export interface TierContext {
   repositoryOptions: RepositoryOptions;
   /** Blob API requests to peers and the server give up after this long without progress. */
   requestTimeoutMs: number;
+  /** Where re-wrapped repository keys are reported. */
+  logger?: Logger;
   /** Signature headers for blob API requests (ADR 0006, "Peer requests"); absent: unsigned. */
   signRequest?: (request: {
     method: string;
@@ -53,7 +57,10 @@ export interface TierContext {
 }
 
 /** Key material of repositories already opened: the password's scrypt runs once per repository. */
-const openedRepositories = new Map<string, Pick<Repository, "keys" | "config" | "keyId">>();
+const openedRepositories = new Map<
+  string,
+  Pick<Repository, "keys" | "config" | "keyId"> & { password: string }
+>();
 
 /** The holders of `owner`'s EDGE_CLUSTER repository: every other peer, by node id. */
 export function clusterHoldersOf(owner: string, targets: BackupTargets): string[] {
@@ -158,10 +165,15 @@ async function openTier(
   const store = readOnly ? new BestEffortLockStore(tierStore) : tierStore;
   connectionsOf.set(store, opened);
   const known = openedRepositories.get(store.location);
-  if (known !== undefined) return new Repository(store, known.keys, known.config, known.keyId);
+  // After a password rotation the repository is opened afresh, so its key gets re-wrapped.
+  if (known !== undefined && known.password === context.targets.password)
+    return new Repository(store, known.keys, known.config, known.keyId);
   let repository: Repository;
   try {
-    repository = await openRepository(store, context.targets.password);
+    repository = await openWithFleetPasswords(store, context.targets, {
+      rewrap: !readOnly,
+      ...(context.logger === undefined ? {} : { logger: context.logger }),
+    });
   } catch (error) {
     if (!(error instanceof BackupError) || error.code !== "REPOSITORY_NOT_FOUND") {
       closeStore(store);
@@ -184,6 +196,7 @@ async function openTier(
     keys: repository.keys,
     config: repository.config,
     keyId: repository.keyId,
+    password: context.targets.password,
   });
   return repository;
 }

@@ -9,6 +9,7 @@ import {
   collect,
   collectLabel,
   parseFraction,
+  parseKeyRotation,
   parseListenAddress,
   parseNonNegativeMs,
 } from "../options.ts";
@@ -25,6 +26,8 @@ interface AgentCommandOptions {
   label?: Record<string, string>;
   logLevel: LogLevel;
   joinToken?: string;
+  masterKeyFile?: string;
+  keyRotation: string;
   enableFaultInjection?: boolean;
   faultHeartbeatLoss: number;
   faultDelayMs: number;
@@ -76,6 +79,16 @@ export function registerAgentCommand(program: Command): void {
       "--label <key=value>",
       "a label, repeatable, for servers without a fleet spec",
       collectLabel,
+    )
+    .option(
+      "--master-key-file <file>",
+      "the root key that encrypts the agent's secrets (default: $EDGEWARD_MASTER_KEY_FILE, systemd's $CREDENTIALS_DIRECTORY/edgeward-master-key, else <data-dir>/master.key)",
+    )
+    .option(
+      "--key-rotation <policy>",
+      "how often the agent rotates the key sealing its secrets: weekly, monthly, Nd or Nh",
+      parseKeyRotation,
+      "monthly",
     )
     .addOption(
       new Option("--log-level <level>", "log verbosity").choices(logLevels).default("info"),
@@ -142,6 +155,8 @@ export function registerAgentCommand(program: Command): void {
         ...(options.label === undefined ? {} : { labels: options.label }),
         faults: faultsRequested ? faults : noFaults,
         logger,
+        keyRotation: options.keyRotation,
+        ...(options.masterKeyFile === undefined ? {} : { masterKeyFile: options.masterKeyFile }),
         ...(joinToken === undefined || joinToken === "" ? {} : { joinToken }),
       });
       const shutdown = (signal: string) => {

@@ -23,6 +23,7 @@ interface ServerCommandOptions {
   logLevel: LogLevel;
   insecure?: boolean;
   openAccess?: boolean;
+  masterKeyFile?: string;
 }
 
 function parseWebhookUrl(text: string): URL {
@@ -53,7 +54,9 @@ export function registerServerCommand(program: Command): void {
         "Secure by default: HTTPS with the fleet's own CA (created at first start in " +
         "<data-dir>/tls; agents pin its fingerprint, which their join tokens carry), every API " +
         "request needs a credential (the bootstrap admin's is written to <data-dir>/admin.token, " +
-        "mode 0600) and the spec's roles and access rules apply, default deny.",
+        "sealed) and the spec's roles and access rules apply, default deny. Secrets (keys, " +
+        "tokens, the backup password) are encrypted at rest with a keyring wrapped by a root " +
+        "key and rotated by the spec's security.encryption.keyRotation (see `edgeward keys`).",
     )
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on (0 = any free port)", parsePort, 7070)
@@ -74,6 +77,10 @@ export function registerServerCommand(program: Command): void {
     .option(
       "--open-access",
       "allow every API request without a credential (one-machine experiments only)",
+    )
+    .option(
+      "--master-key-file <file>",
+      "the root key that encrypts the data dir's secrets (default: $EDGEWARD_MASTER_KEY_FILE, systemd's $CREDENTIALS_DIRECTORY/edgeward-master-key, else <data-dir>/master.key)",
     )
     .option(
       "--blob-dir <dir>",
@@ -121,6 +128,7 @@ export function registerServerCommand(program: Command): void {
               backup: spec.backup,
             }),
         ...(options.blobDir === undefined ? {} : { blobDir: options.blobDir }),
+        ...(options.masterKeyFile === undefined ? {} : { masterKeyFile: options.masterKeyFile }),
         ...(options.cloudRepo === undefined ? {} : { cloudRepo: options.cloudRepo }),
         ...(options.alertWebhook === undefined ? {} : { alertWebhookUrl: options.alertWebhook }),
         security: {

@@ -1,5 +1,5 @@
-// The ledger's Ed25519 signing key: created at first start in the data dir (mode 0600),
-// loaded afterwards. Its public half is published with every export.
+// The ledger's Ed25519 signing key: created at first start in the data dir (sealed, see
+// docs/formats/secrets-at-rest.md), loaded afterwards. Its public half is published with every export.
 
 import {
   createHash,
@@ -10,8 +10,8 @@ import {
   verify,
   type KeyObject,
 } from "node:crypto";
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import type { SignatureVerifier } from "../../core/ledger/tree-head.ts";
+import type { SecretFiles } from "../security/secret-files.ts";
 
 export const ledgerKeyFileName = "ledger-key.pem";
 
@@ -70,14 +70,14 @@ function signerFor(privateKey: KeyObject): LedgerSigner {
   };
 }
 
-/** Loads the key at `path`, or creates it (mode 0600) when there is none. */
-export function loadOrCreateLedgerKey(path: string): LedgerSigner {
-  if (existsSync(path)) {
-    const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o077) !== 0) chmodSync(path, 0o600);
+/** Loads the sealed key `ledger-key.pem`, or creates it when there is none. */
+export function loadOrCreateLedgerKey(secrets: SecretFiles): LedgerSigner {
+  const path = secrets.pathOf(ledgerKeyFileName);
+  const pem = secrets.readText(ledgerKeyFileName);
+  if (pem !== undefined) {
     let privateKey: KeyObject;
     try {
-      privateKey = createPrivateKey(readFileSync(path, "utf8"));
+      privateKey = createPrivateKey(pem);
     } catch (error) {
       throw new LedgerKeyError(`cannot read the ledger key ${path}: ${(error as Error).message}`);
     }
@@ -86,7 +86,6 @@ export function loadOrCreateLedgerKey(path: string): LedgerSigner {
     return signerFor(privateKey);
   }
   const { privateKey } = generateKeyPairSync("ed25519");
-  const pem = privateKey.export({ format: "pem", type: "pkcs8" }).toString();
-  writeFileSync(path, pem, { mode: 0o600, flag: "wx" });
+  secrets.write(ledgerKeyFileName, privateKey.export({ format: "pem", type: "pkcs8" }).toString());
   return signerFor(privateKey);
 }

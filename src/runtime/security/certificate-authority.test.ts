@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { once } from "node:events";
 import { createServer, request } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadOrCreateCertificateAuthority } from "./certificate-authority.ts";
+import { testSecretFiles } from "./testing.ts";
 
 const directories: string[] = [];
 afterEach(() => {
@@ -35,10 +36,12 @@ function get(port: number, host: string, ca: string | undefined): Promise<string
 }
 
 describe("certificate authority", () => {
-  it("creates a CA and a server certificate that verify, with 0600 keys, and reuses them", () => {
-    const directory = tempDir();
+  it("creates a CA and a server certificate that verify, with sealed 0600 keys, and reuses them", () => {
+    const dataDir = tempDir();
+    const directory = join(dataDir, "tls");
+    const secrets = testSecretFiles(dataDir);
     const material = loadOrCreateCertificateAuthority(
-      directory,
+      secrets,
       ["127.0.0.1", "edge.example"],
       Date.now(),
     );
@@ -52,19 +55,22 @@ describe("certificate authority", () => {
     expect(server.checkHost("localhost")).toBe("localhost");
     expect(server.checkHost("edge.example")).toBe("edge.example");
     expect(material.caFingerprint).toMatch(/^[0-9a-f]{64}$/);
-    for (const file of ["ca.key", "server.key"])
+    for (const file of ["ca.key", "server.key"]) {
       expect(statSync(join(directory, file)).mode & 0o777).toBe(0o600);
-    const again = loadOrCreateCertificateAuthority(directory, ["127.0.0.1"], Date.now());
+      expect(readFileSync(join(directory, file)).subarray(0, 4).toString()).toBe("EWSS");
+    }
+    expect(readFileSync(join(directory, "ca.crt"), "utf8")).toMatch(/^-----BEGIN CERTIFICATE/);
+    const again = loadOrCreateCertificateAuthority(secrets, ["127.0.0.1"], Date.now());
     expect(again.caFingerprint).toBe(material.caFingerprint);
     expect(again.privateKeyPem).toBe(material.privateKeyPem);
-    const otherHost = loadOrCreateCertificateAuthority(directory, ["10.1.2.3"], Date.now());
+    const otherHost = loadOrCreateCertificateAuthority(secrets, ["10.1.2.3"], Date.now());
     expect(otherHost.caFingerprint).toBe(material.caFingerprint);
     expect(otherHost.privateKeyPem).not.toBe(material.privateKeyPem);
     expect(new X509Certificate(otherHost.certificateChainPem).checkIP("10.1.2.3")).toBe("10.1.2.3");
   });
 
   it("serves TLS that a client trusting the CA accepts and others refuse", async () => {
-    const material = loadOrCreateCertificateAuthority(tempDir(), [], Date.now());
+    const material = loadOrCreateCertificateAuthority(testSecretFiles(tempDir()), [], Date.now());
     const server = createServer(
       { key: material.privateKeyPem, cert: material.certificateChainPem },
       (_request, response) => response.end("ok"),

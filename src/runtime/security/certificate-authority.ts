@@ -1,7 +1,7 @@
 // The fleet's own certificate authority: created at the server's first start (ECDSA P-256,
 // self-signed), it signs the server's TLS certificate for the hosts it listens on. Agents pin
-// the CA's SHA-256 fingerprint, which their join token carries. Private keys are files of mode
-// 0600 in <data-dir>/tls/.
+// the CA's SHA-256 fingerprint, which their join token carries. Private keys are sealed secret
+// files in <data-dir>/tls/ (docs/formats/secrets-at-rest.md); certificates are plain.
 
 import {
   createHash,
@@ -30,6 +30,7 @@ import {
   unsignedInteger,
   utf8String,
 } from "./der.ts";
+import type { SecretFiles } from "./secret-files.ts";
 
 /** The CA lives ten years; rotating it means re-enrolling every agent. */
 export const caValidityMs = 10 * 365 * 24 * 3_600_000;
@@ -175,22 +176,24 @@ function newKeyPair() {
   return generateKeyPairSync("ec", { namedCurve: "P-256" });
 }
 
+/** The sealed private keys, relative to the data dir. */
+export const tlsSecretFileNames = { caKey: "tls/ca.key", serverKey: "tls/server.key" } as const;
+
 /**
- * The CA in `<directory>` (created if missing) and a server certificate for `hosts` (re-issued
- * when missing, near expiry or not covering every host).
+ * The CA in `<data-dir>/tls` (created if missing) and a server certificate for `hosts`
+ * (re-issued when missing, near expiry or not covering every host).
  */
 export function loadOrCreateCertificateAuthority(
-  directory: string,
+  secrets: SecretFiles,
   hosts: readonly string[],
   nowMs: number,
 ): TlsMaterial {
+  const directory = join(secrets.directory, "tls");
   mkdirSync(directory, { recursive: true, mode: 0o700 });
-  const caKeyPath = join(directory, "ca.key");
   const caCertPath = join(directory, "ca.crt");
-  const serverKeyPath = join(directory, "server.key");
   const serverCertPath = join(directory, "server.crt");
 
-  if (!existsSync(caKeyPath) || !existsSync(caCertPath)) {
+  if (!secrets.exists(tlsSecretFileNames.caKey) || !existsSync(caCertPath)) {
     const { privateKey, publicKey } = newKeyPair();
     const certificate = createCertificate({
       subjectCommonName: "edgeward fleet CA",
@@ -203,17 +206,23 @@ export function loadOrCreateCertificateAuthority(
       isCa: true,
       hosts: [],
     });
-    writeSecretFile(caKeyPath, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+    secrets.write(
+      tlsSecretFileNames.caKey,
+      privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    );
     writeFileSync(caCertPath, certificate);
   }
-  const caPrivateKey = createPrivateKey(readFileSync(caKeyPath));
+  const caPrivateKey = createPrivateKey(requiredSecret(secrets, tlsSecretFileNames.caKey));
   const caCertificatePem = readFileSync(caCertPath, "utf8");
   const caCertificate = new X509Certificate(caCertificatePem);
 
   const wanted = [...new Set(["localhost", "127.0.0.1", "::1", ...hosts])].filter(
     (host) => host !== "0.0.0.0" && host !== "::",
   );
-  if (!serverCertificateUsable(serverCertPath, caCertificate, wanted, nowMs)) {
+  if (
+    !secrets.exists(tlsSecretFileNames.serverKey) ||
+    !serverCertificateUsable(serverCertPath, caCertificate, wanted, nowMs)
+  ) {
     const { privateKey, publicKey } = newKeyPair();
     const certificate = createCertificate({
       subjectCommonName: wanted[0] ?? "localhost",
@@ -226,17 +235,24 @@ export function loadOrCreateCertificateAuthority(
       isCa: false,
       hosts: wanted,
     });
-    writeSecretFile(serverKeyPath, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+    secrets.write(
+      tlsSecretFileNames.serverKey,
+      privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    );
     writeFileSync(serverCertPath, certificate);
   }
-  chmodSync(caKeyPath, 0o600);
-  chmodSync(serverKeyPath, 0o600);
   return {
     caCertificatePem,
     caFingerprint: certificateFingerprint(caCertificatePem),
     certificateChainPem: readFileSync(serverCertPath, "utf8") + caCertificatePem,
-    privateKeyPem: readFileSync(serverKeyPath, "utf8"),
+    privateKeyPem: requiredSecret(secrets, tlsSecretFileNames.serverKey).toString("utf8"),
   };
+}
+
+function requiredSecret(secrets: SecretFiles, name: string): Buffer {
+  const content = secrets.read(name);
+  if (content === undefined) throw new Error(`${name} was written just before`);
+  return content;
 }
 
 function serverCertificateUsable(

@@ -1,6 +1,7 @@
 // Signed tokens (EdDSA JWTs via jose): user tokens, node credentials and single-use join
 // tokens; verification (signature, claims, revocation); the revocation list, the hashed join
-// tokens and the enrolled node keys persist as Store documents. The signing key is a 0600 file.
+// tokens and the enrolled node keys persist as Store documents. The signing key is a sealed
+// secret file (docs/formats/secrets-at-rest.md).
 
 import {
   createHash,
@@ -10,8 +11,6 @@ import {
   randomUUID,
   type KeyObject,
 } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { compactVerify, errors as joseErrors, SignJWT } from "jose";
 import {
   checkClaims,
@@ -22,7 +21,7 @@ import {
 } from "../../core/security/token-claims.ts";
 import type { Clock } from "../../ports/clock.ts";
 import type { Store } from "../../ports/store.ts";
-import { writeSecretFile } from "./certificate-authority.ts";
+import type { SecretFiles } from "./secret-files.ts";
 
 /** Tokens longer than this are refused before any parsing. */
 export const tokenCharactersMax = 4_096;
@@ -43,6 +42,7 @@ export const revocationsMax = 100_000;
 export const joinTokensMax = 10_000;
 
 export const tokenIssuer = "edgeward-server";
+export const signingKeyFileName = "signing.key";
 
 const documents = {
   revocations: "security.revocations",
@@ -134,14 +134,15 @@ export class TokenService {
     this.#publicKey = createPublicKey(privateKey);
   }
 
-  /** Loads (or creates, 0600) `<directory>/signing.key` and the persisted lists. */
-  static async open(directory: string, store: Store, clock: Clock): Promise<TokenService> {
-    const keyPath = join(directory, "signing.key");
-    if (!existsSync(keyPath)) {
+  /** Loads (or creates) the sealed `signing.key` and the persisted lists. */
+  static async open(secrets: SecretFiles, store: Store, clock: Clock): Promise<TokenService> {
+    let pem = secrets.readText(signingKeyFileName);
+    if (pem === undefined) {
       const { privateKey } = generateKeyPairSync("ed25519");
-      writeSecretFile(keyPath, privateKey.export({ type: "pkcs8", format: "pem" }).toString());
+      pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      secrets.write(signingKeyFileName, pem);
     }
-    const service = new TokenService(store, clock, createPrivateKey(readFileSync(keyPath)));
+    const service = new TokenService(store, clock, createPrivateKey(pem));
     const parse = async <Value>(name: string, fallback: Value): Promise<Value> => {
       const text = await store.loadDocument(name);
       return text === undefined ? fallback : (JSON.parse(text) as Value);

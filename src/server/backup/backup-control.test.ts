@@ -7,6 +7,7 @@ import type { FleetEvent } from "../../api/contract.ts";
 import type { BackupSnapshotReport, ServerServiceMessage } from "../../api/service-messages.ts";
 import { dayMs } from "../../core/backup/fleet-schedule.ts";
 import type { Clock } from "../../ports/clock.ts";
+import { testSecretFiles } from "../../runtime/security/testing.ts";
 import { MemoryStore } from "../../runtime/store/memory-store.ts";
 import { EventLog } from "../event-log.ts";
 import type { AgentLinks } from "../services/agent-links.ts";
@@ -90,7 +91,7 @@ describe("BackupControl", () => {
             },
           ],
         },
-        keyFile: join(directory, "backup.key"),
+        secrets: testSecretFiles(directory),
         regionalEnabled: false,
         cloud: null,
       },

@@ -3,9 +3,6 @@
 // report (a Store document), expiry by each level's retentionDays, and the operator's run,
 // restore and verify commands carried to agents over their channel.
 
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import type {
   BackupFailureView,
   BackupListResponse,
@@ -31,9 +28,16 @@ import type { BackupPolicySpec, BackupSpec } from "../../core/spec/backup-schema
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
 import type { Logger } from "../../ports/logger.ts";
 import type { Store } from "../../ports/store.ts";
+import type { KeyRotationReport } from "../../runtime/security/data-dir-keys.ts";
+import type { SecretFiles } from "../../runtime/security/secret-files.ts";
 import type { EventLog } from "../event-log.ts";
 import { HttpError } from "../http-error.ts";
 import type { AgentLinks } from "../services/agent-links.ts";
+import {
+  loadOrCreateBackupPasswords,
+  rotateBackupPassword,
+  type BackupPasswordVersion,
+} from "./fleet-backup-passwords.ts";
 
 /** Snapshots the catalogue keeps at most; the oldest are dropped beyond it. */
 export const catalogueSnapshotsMax = 100_000;
@@ -51,8 +55,8 @@ export interface CloudTarget {
 export interface BackupControlOptions {
   /** The spec's backup section; undefined: no policies (on-demand commands fail clearly). */
   spec: BackupSpec | undefined;
-  /** The fleet's repository password file (created on first start, mode 0600). */
-  keyFile: string;
+  /** The server's sealed secret files: the fleet's repository passwords are backup.key. */
+  secrets: SecretFiles;
   /** The server's own blob API serves REGIONAL (`--blob-dir`). */
   regionalEnabled: boolean;
   cloud: CloudTarget | null;
@@ -82,16 +86,6 @@ interface Pending {
   nodeId: string;
   resolve: (result: BackupCommandResult) => void;
   cancel: CancelTimer;
-}
-
-/** The fleet's repository password: generated once, kept in the server's data dir. */
-export function loadOrCreateFleetKey(path: string): string {
-  if (existsSync(path)) return readFileSync(path, "utf8").trim();
-  mkdirSync(dirname(path), { recursive: true });
-  const key = randomBytes(32).toString("base64url");
-  // TODO(issue 5, security): encrypt this key at rest and hand it to enrolled agents only.
-  writeFileSync(path, `${key}\n`, { mode: 0o600, flag: "wx" });
-  return key;
 }
 
 function policyDefinition(policy: BackupPolicySpec): BackupPolicyDefinition {
@@ -129,7 +123,7 @@ function policyDefinition(policy: BackupPolicySpec): BackupPolicyDefinition {
 export class BackupControl {
   readonly #options: BackupControlOptions;
   readonly #components: BackupControlComponents;
-  readonly #password: string;
+  #passwords: BackupPasswordVersion[];
   readonly #policies: BackupPolicyDefinition[];
   #snapshots: BackupSnapshotView[] = [];
   #failures = new Map<string, BackupFailureView>();
@@ -142,7 +136,7 @@ export class BackupControl {
   constructor(options: BackupControlOptions, components: BackupControlComponents) {
     this.#options = options;
     this.#components = components;
-    this.#password = loadOrCreateFleetKey(options.keyFile);
+    this.#passwords = loadOrCreateBackupPasswords(options.secrets, components.clock.nowMs());
     this.#policies = (options.spec?.policies ?? []).map(policyDefinition);
   }
 
@@ -185,14 +179,27 @@ export class BackupControl {
     for (const record of this.#components.nodes())
       if (record.agentUrl !== null) peers[record.id] = record.agentUrl;
     const cluster = this.#options.spec?.tiers.edgeCluster;
+    const newestFirst = this.#passwords.map((version) => version.password).reverse();
     return {
-      password: this.#password,
+      password: newestFirst[0] ?? "",
+      previousPasswords: newestFirst.slice(1),
       peers,
       clusterDataShards: cluster?.dataShards ?? 4,
       clusterParityShards: cluster?.parityShards ?? 2,
       regionalUrl: this.#options.regionalEnabled ? this.#serverUrl : null,
       cloud: this.#options.cloud,
     };
+  }
+
+  /**
+   * A new fleet backup password, pushed to every agent with the earlier ones: each agent
+   * re-wraps a repository's key under it the next time it opens the repository.
+   */
+  rotatePassword(nowMs: number): KeyRotationReport {
+    const report = rotateBackupPassword(this.#options.secrets, nowMs);
+    this.#passwords = loadOrCreateBackupPasswords(this.#options.secrets, nowMs);
+    this.#pushPolicies();
+    return report;
   }
 
   /** An agent connected: every agent gets the policies again, since the peers changed. */

@@ -24,7 +24,22 @@ import { startVerifyingProxy } from "../../runtime/backup/testing/sigv4-verifyin
 import { testingRepositoryOptions } from "../../runtime/backup/testing.ts";
 import { MemoryStore } from "../../runtime/store/memory-store.ts";
 import { startServer } from "../main.ts";
-import { loadOrCreateFleetKey } from "./backup-control.ts";
+import { openDataDirKeys } from "../../runtime/security/data-dir-keys.ts";
+import { loadOrCreateBackupPasswords } from "./fleet-backup-passwords.ts";
+
+/** The fleet's current backup password, from the server's sealed backup.key. */
+function currentBackupPassword(serverDataDir: string): string {
+  const { files } = openDataDirKeys({
+    dataDir: serverDataDir,
+    environment: {},
+    nowMs: Date.now(),
+    secretFileNames: [],
+    create: false,
+  });
+  const password = loadOrCreateBackupPasswords(files, Date.now()).at(-1)?.password;
+  if (password === undefined) throw new Error("the server has no backup password");
+  return password;
+}
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -188,7 +203,7 @@ describe("the CLOUD tier in a fleet", () => {
     cleanups.push(() => bucketStore.close());
     const repository = await openRepository(
       bucketStore,
-      loadOrCreateFleetKey(join(root, "server", "backup.key")),
+      currentBackupPassword(join(root, "server")),
     );
     const snapshots = await repository.listSnapshots();
     expect(snapshots).toHaveLength(2);

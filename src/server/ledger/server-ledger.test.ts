@@ -26,6 +26,7 @@ import { treeHeadSigningInput } from "../../core/ledger/tree-head.ts";
 import type { Clock } from "../../ports/clock.ts";
 import { silentLogger } from "../../ports/logger.ts";
 import { ledgerKeyFileName, loadOrCreateLedgerKey } from "../../runtime/ledger/ledger-key.ts";
+import { testSecretFiles } from "../../runtime/security/testing.ts";
 import { sha256 } from "../../runtime/ledger/sha256.ts";
 import { SqliteLedger } from "../../runtime/ledger/sqlite-ledger.ts";
 import { checkInclusion, inclusionFromExport, verifyExport } from "../../cli/commands/audit.ts";
@@ -104,7 +105,11 @@ function draft(index: number): LedgerEntryDraft {
 }
 
 function openLedger(dataDir: string, clock: Clock = fixedClock()): ServerLedger {
-  const ledger = ServerLedger.open(dataDir, { clock, logger: silentLogger });
+  const ledger = ServerLedger.open(dataDir, {
+    clock,
+    logger: silentLogger,
+    secrets: testSecretFiles(dataDir),
+  });
   closers.push(() => ledger.close());
   return ledger;
 }
@@ -408,7 +413,7 @@ describe("audit verify finds tampering", () => {
   it("a fork: two signed heads for one size with different roots", () => {
     const { ledger, dataDir, clock } = ledgerWithHistory();
     const exported = exportOf(ledger);
-    const key = loadOrCreateLedgerKey(join(dataDir, ledgerKeyFileName));
+    const key = loadOrCreateLedgerKey(testSecretFiles(dataDir));
     const forged = { treeSize: 6, rootHash: "ab".repeat(32), timestampMs: clock.nowMs() + 1 };
     exported.treeHeads.push({
       ...forged,
@@ -433,7 +438,7 @@ describe("audit verify finds tampering", () => {
       rewritten.appendLeafHash(hash);
       return { index, encoded, leafHash: toHex(hash) };
     });
-    const key = loadOrCreateLedgerKey(join(dataDir, ledgerKeyFileName));
+    const key = loadOrCreateLedgerKey(testSecretFiles(dataDir));
     const head = {
       treeSize: 10,
       rootHash: toHex(rewritten.root()),
@@ -461,7 +466,7 @@ describe("audit verify finds tampering", () => {
     exported.treeHeads[2] = { ...head, timestampMs: head.timestampMs + 1 };
     expect(audit(exported)).toMatch(/tree head #2 \(size 10.*the signature does not verify/);
     const otherKeyFile = join(tempDir(), "other.pem");
-    const other = loadOrCreateLedgerKey(join(tempDir(), "key.pem"));
+    const other = loadOrCreateLedgerKey(testSecretFiles(tempDir()));
     writeFileSync(otherKeyFile, other.publicKeyPem);
     expect(verifyExport(exportOf(ledger), { publicKey: otherKeyFile }).problems.join("\n")).toMatch(
       /the export names signing key .* but the trusted key is/,

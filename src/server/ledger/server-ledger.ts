@@ -14,11 +14,8 @@ import type { FleetEvent } from "../../api/contract.ts";
 import type { FailoverRecord } from "../../core/failover/failover-protocol.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
 import type { Logger } from "../../ports/logger.ts";
-import {
-  ledgerKeyFileName,
-  loadOrCreateLedgerKey,
-  type LedgerSigner,
-} from "../../runtime/ledger/ledger-key.ts";
+import { loadOrCreateLedgerKey, type LedgerSigner } from "../../runtime/ledger/ledger-key.ts";
+import type { SecretFiles } from "../../runtime/security/secret-files.ts";
 import { SqliteLedger, type StoredLedgerEntry } from "../../runtime/ledger/sqlite-ledger.ts";
 import type { TokenFact } from "../../runtime/security/token-service.ts";
 
@@ -35,6 +32,8 @@ export const serverLedgerDefaults: ServerLedgerOptions = { publishIntervalMs: 60
 export interface ServerLedgerComponents {
   clock: Clock;
   logger: Logger;
+  /** The data dir's sealed secret files: the signing key is ledger-key.pem. */
+  secrets: SecretFiles;
 }
 
 export class ServerLedger {
@@ -63,7 +62,7 @@ export class ServerLedger {
     components: ServerLedgerComponents,
     options: ServerLedgerOptions = serverLedgerDefaults,
   ): ServerLedger {
-    const signer = loadOrCreateLedgerKey(join(dataDir, ledgerKeyFileName));
+    const signer = loadOrCreateLedgerKey(components.secrets);
     return new ServerLedger(
       new SqliteLedger(join(dataDir, "ledger.db")),
       signer,
