@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { request as httpRequest, type IncomingMessage } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -231,6 +232,27 @@ describe("server API", () => {
       ),
       { seed: 20261122, numRuns: 300 },
     );
+  });
+
+  it("opens the event stream at once on a quiet fleet, and answers HEAD on it without a stream", async () => {
+    const server = await serverWith();
+    const open = (method: string) =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const outgoing = httpRequest(
+          `${server.url}/v1/events/stream`,
+          { method, headers: { authorization: `Bearer ${server.adminToken}` } },
+          resolve,
+        );
+        outgoing.on("error", reject);
+        outgoing.end();
+      });
+    const stream = await open("GET");
+    expect(stream.statusCode).toBe(200);
+    expect(stream.headers["content-type"]).toBe("text/event-stream");
+    stream.destroy();
+    const head = await open("HEAD");
+    expect(head.statusCode).toBe(200);
+    await new Promise((resolve) => head.on("end", resolve).resume());
   });
 
   it("exposes Prometheus metrics and a health check", async () => {

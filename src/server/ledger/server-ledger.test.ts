@@ -200,6 +200,72 @@ describe("SqliteLedger", () => {
     expect(ledger.findByDigest("00".repeat(32))).toBeUndefined();
   });
 
+  it("finds digests before and after they are merged into the sorted index, and after a reopen", () => {
+    const path = join(tempDir(), "ledger.db");
+    // Each entry adds its leaf hash and the digests it names (a backup: two more).
+    let ledger = new SqliteLedger(path, sha256, { recentDigestsMax: 5 });
+    const stored = [...ledger.appendMany([draft(0), draft(1)]), ledger.append(draft(2))];
+    for (let index = 3; index < 10; index++) stored.push(ledger.append(draft(index)));
+    const check = (store: SqliteLedger) => {
+      for (const entry of stored) {
+        expect(store.findByDigest(entry.leafHash)).toBe(entry.index);
+        if (entry.kind === "backup")
+          expect(store.findByDigest(toHex(sha256(utf8(`item ${entry.index}`))))).toBe(entry.index);
+      }
+      expect(store.findByDigest("00".repeat(32))).toBeUndefined();
+    };
+    check(ledger);
+    ledger.close();
+    const database = new Database(path);
+    const counts = database
+      .prepare(
+        "SELECT (SELECT COUNT(*) FROM digest_index) AS merged, (SELECT COUNT(*) FROM recent_digests) AS recent",
+      )
+      .get() as { merged: number; recent: number };
+    database.close();
+    expect(counts.merged).toBeGreaterThan(0);
+    expect(counts.recent).toBeLessThan(5);
+    ledger = new SqliteLedger(path, sha256, { recentDigestsMax: 5 });
+    closers.push(() => ledger.close());
+    check(ledger);
+  });
+
+  it("moves a version 1 ledger's leaf-hash index and digest table into the digest index", () => {
+    const path = join(tempDir(), "ledger.db");
+    const ledger = new SqliteLedger(path);
+    const stored = [ledger.append(draft(0)), ledger.append(draft(1))];
+    const root = toHex(ledger.root());
+    ledger.close();
+    // Rewrite it as version 1 stored it.
+    const database = new Database(path);
+    database.exec(`
+      CREATE INDEX entries_by_leaf_hash ON entries (leaf_hash);
+      CREATE TABLE entry_digests (
+        digest TEXT NOT NULL, leaf_index INTEGER NOT NULL, PRIMARY KEY (digest, leaf_index)) WITHOUT ROWID;
+      INSERT INTO entry_digests VALUES ('${toHex(sha256(utf8("item 1")))}', 1);
+      DROP TABLE digest_index;
+      DROP TABLE recent_digests;
+      PRAGMA user_version = 1;
+    `);
+    database.close();
+    const migrated = new SqliteLedger(path);
+    closers.push(() => migrated.close());
+    expect(toHex(migrated.root())).toBe(root);
+    expect(migrated.findByDigest(stored[0]!.leafHash)).toBe(0);
+    expect(migrated.findByDigest(stored[1]!.leafHash)).toBe(1);
+    expect(migrated.findByDigest(toHex(sha256(utf8("item 1"))))).toBe(1);
+    const after = new Database(path, { readonly: true });
+    closers.push(() => after.close());
+    expect(after.pragma("user_version", { simple: true })).toBe(2);
+    expect(
+      after
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE name IN ('entry_digests', 'entries_by_leaf_hash')",
+        )
+        .all(),
+    ).toEqual([]);
+  });
+
   it("the tables are append-only even through SQLite directly", () => {
     const path = join(tempDir(), "ledger.db");
     const ledger = new SqliteLedger(path);

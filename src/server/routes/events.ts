@@ -30,6 +30,10 @@ export function registerEventRoutes(app: FastifyInstance, plane: ControlPlane): 
     { config: { access: { resource: "events", action: "read" } } },
     async (request, reply) => {
       const query = parseOrReject(eventQuerySchema, request.query, "query");
+      // A HEAD answer has no body, so a stream would hold the connection and a subscriber open
+      // with nothing to send.
+      if (request.method === "HEAD")
+        return reply.code(200).header("content-type", "text/event-stream").send();
       const live: FleetEvent[] = [];
       let backlogDone = false;
       let lastSentId = query.afterId;
@@ -59,6 +63,9 @@ export function registerEventRoutes(app: FastifyInstance, plane: ControlPlane): 
         "cache-control": "no-cache",
         connection: "keep-alive",
       });
+      // Node holds the headers until the first write; a quiet fleet would leave the client
+      // waiting for the first keep-alive (15 s) to learn that the stream is open.
+      raw.flushHeaders();
       const keepAlive = setInterval(() => raw.write(": keep-alive\n\n"), keepAliveIntervalMs);
       raw.on("close", () => {
         clearInterval(keepAlive);
