@@ -22,6 +22,7 @@ import { SignJWT, exportJWK } from "jose";
 import type { FleetEvent } from "../../src/api/contract.ts";
 import type { Clock } from "../../src/ports/clock.ts";
 import { contentSha256Header } from "../../src/runtime/backup/blob-store-http-handler.ts";
+import { serverPeerReceiver } from "../../src/core/security/peer-request.ts";
 import { createPeerRequestSigner } from "../../src/runtime/security/peer-signing.ts";
 import { renewProofText } from "../../src/server/routes/security.ts";
 import type { BenchRequest, BenchServer } from "./bench-server.ts";
@@ -297,11 +298,11 @@ export async function attackServer(
   });
   const genuineSigned: Record<string, string>[] = [];
   for (let index = 0; index < 10; index++) {
-    let headers = signerOne({ method: "GET", pathAndQuery: peerPath });
+    let headers = signerOne({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath });
     let first = await server.request(signedGet(headers));
     for (let attempt = 1; first.statusCode === 429 && attempt < rateLimitedRetriesMax; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      headers = signerOne({ method: "GET", pathAndQuery: peerPath });
+      headers = signerOne({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath });
       first = await server.request(signedGet(headers));
     }
     if (first.statusCode !== 200)
@@ -471,12 +472,12 @@ export async function attackServer(
     {
       category: "peer: signed by another key",
       what: "peer signature",
-      attempt: () => signedGet(attackerAsTwo({ method: "GET", pathAndQuery: peerPath })),
+      attempt: () => signedGet(attackerAsTwo({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath })),
     },
     {
       category: "peer: node A signs as node B",
       what: "peer signature",
-      attempt: () => signedGet(oneAsTwo({ method: "GET", pathAndQuery: peerPath })),
+      attempt: () => signedGet(oneAsTwo({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath })),
     },
     {
       category: "peer: genuine signature, other method or path",
@@ -484,7 +485,7 @@ export async function attackServer(
       attempt: (() => {
         let next = 0;
         return () => {
-          const headers = signerOne({ method: "GET", pathAndQuery: peerPath });
+          const headers = signerOne({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath });
           return next++ % 2 === 0
             ? { method: "DELETE", path: "/v1/blobs/data/x", headers }
             : signedGet(headers, "/v1/blobs?prefix=");
@@ -497,7 +498,7 @@ export async function attackServer(
       attempt: () => {
         const path = `/v1/blobs/data/${randomUUID()}`;
         const headers = {
-          ...signerOne({ method: "PUT", pathAndQuery: path, bodySha256: sha(bodyA) }),
+          ...signerOne({ receiver: serverPeerReceiver, method: "PUT", pathAndQuery: path, bodySha256: sha(bodyA) }),
           [contentSha256Header]: sha(bodyA),
         };
         return { method: "PUT", path, headers, body: bodyB };
@@ -518,19 +519,19 @@ export async function attackServer(
         let next = 0;
         return () =>
           signedGet(
-            staleSigners[next++ % staleSigners.length]!({ method: "GET", pathAndQuery: peerPath }),
+            staleSigners[next++ % staleSigners.length]!({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
           );
       })(),
     },
     {
       category: "peer: node never enrolled",
       what: "enrolment",
-      attempt: () => signedGet(unknownNode({ method: "GET", pathAndQuery: peerPath })),
+      attempt: () => signedGet(unknownNode({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath })),
     },
     {
       category: "peer: node whose credentials were revoked",
       what: "revocation",
-      attempt: () => signedGet(revokedNode({ method: "GET", pathAndQuery: peerPath })),
+      attempt: () => signedGet(revokedNode({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath })),
     },
     {
       category: "peer: unsigned, partial or garbage headers, or a Bearer token",
@@ -538,7 +539,7 @@ export async function attackServer(
       attempt: (() => {
         let next = 0;
         return () => {
-          const genuine = signerOne({ method: "GET", pathAndQuery: peerPath });
+          const genuine = signerOne({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath });
           const variants: Record<string, string>[] = [
             {},
             { authorization: `Bearer ${admin}` },

@@ -88,7 +88,7 @@ async function startAgentApi(firewall: AgentFirewall) {
   mkdirSync(join(servicesDir, "historian"), { recursive: true });
   writeFileSync(join(servicesDir, "historian", "db.sqlite"), "rows");
   const security = new PeerSecurity(
-    { secrets: testSecretFiles(dataDir), requiredUntilTold: true },
+    { nodeId: "self", secrets: testSecretFiles(dataDir), requiredUntilTold: true },
     {
       clock: systemClock,
       logger: silentLogger,
@@ -141,6 +141,7 @@ function probe(url: string, agent: Agent | false = false): Promise<number> {
 function pullAs(url: string, signer: Node) {
   return pullServiceData({
     fromUrl: url,
+    fromNode: "self",
     service: "historian",
     quiesce: false,
     targetDir: join(scratch(), "historian"),

@@ -97,7 +97,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   credentials.startRenewing();
   const peerSecurity = new PeerSecurity(
-    { secrets: keys.files, requiredUntilTold: credentials.token !== undefined },
+    {
+      nodeId: state.nodeId,
+      secrets: keys.files,
+      requiredUntilTold: credentials.token !== undefined,
+    },
     {
       clock,
       logger,

@@ -76,7 +76,7 @@ async function startAgent(self: Node, options: { required: boolean; enrolled: No
   const servicesDir = join(dataDir, "services");
   const reports: PeerRequestRejectedMessage[] = [];
   const security = new PeerSecurity(
-    { secrets: testSecretFiles(dataDir), requiredUntilTold: true },
+    { nodeId: self.nodeId, secrets: testSecretFiles(dataDir), requiredUntilTold: true },
     {
       clock: systemClock,
       logger: silentLogger,
@@ -112,10 +112,16 @@ async function startAgent(self: Node, options: { required: boolean; enrolled: No
   return { url, dataDir, security, reports };
 }
 
-function pull(fromUrl: string, signer: Node | undefined, clock: Clock = systemClock) {
+function pull(
+  fromUrl: string,
+  signer: Node | undefined,
+  clock: Clock = systemClock,
+  fromNode = "alpha",
+) {
   const targetDir = join(scratch(), "historian");
   return pullServiceData({
     fromUrl,
+    fromNode,
     service: "historian",
     quiesce: true,
     targetDir,
@@ -137,8 +143,12 @@ async function refusal(promise: Promise<unknown>): Promise<number | undefined> {
 
 /** Sends a GET with exactly these headers (to replay a captured signature). */
 function rawGet(url: string, headers: Record<string, string>): Promise<number> {
+  return rawRequest("GET", url, headers);
+}
+
+function rawRequest(method: string, url: string, headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(url, { method: "GET", headers }, (response) => {
+    const outgoing = httpRequest(url, { method, headers }, (response) => {
       response.resume();
       resolve(response.statusCode ?? 0);
     });
@@ -172,6 +182,7 @@ describe("signed peer requests between agents", () => {
       beta.privateKey,
       systemClock,
     )({
+      receiver: "alpha",
       method: "GET",
       pathAndQuery: path,
     });
@@ -183,6 +194,7 @@ describe("signed peer requests between agents", () => {
       beta.privateKey,
       systemClock,
     )({
+      receiver: "alpha",
       method: "GET",
       pathAndQuery: "/v1/services/other/data",
     });
@@ -212,6 +224,52 @@ describe("signed peer requests between agents", () => {
     });
   });
 
+  it("refuses at agent B a request signed for agent A (a replay across receivers)", async () => {
+    const gamma = node("gamma");
+    const enrolled = [alpha, beta, gamma];
+    const a = await startAgent(alpha, { required: true, enrolled });
+    const b = await startAgent(gamma, { required: true, enrolled });
+    const path = "/v1/services/historian/data?quiesce=1";
+    // Beta signs a data copy for alpha; the request is captured on the way and sent to gamma.
+    const forA = createPeerRequestSigner(
+      beta.nodeId,
+      beta.privateKey,
+      systemClock,
+    )({ receiver: "alpha", method: "GET", pathAndQuery: path });
+    expect(await rawGet(`${b.url}${path}`, forA)).toBe(403);
+    // Rewriting the receiver header breaks the signature.
+    expect(await rawGet(`${b.url}${path}`, { ...forA, "x-edgeward-receiver": "gamma" })).toBe(401);
+    // Alpha, the receiver it was signed for, still takes it once (gamma took no nonce).
+    expect(await rawGet(`${a.url}${path}`, forA)).toBe(200);
+    // The same through the real client: a copy signed for alpha but sent to gamma's address.
+    expect(await refusal(pull(b.url, beta, systemClock, "alpha"))).toBe(403);
+    expect(await pull(b.url, beta, systemClock, "gamma")).toBe("rows");
+
+    // A signed EDGE_CLUSTER delete meant for alpha, replayed at gamma's shard API.
+    const blobPath = "/v1/blobs/data/ab/abcdef";
+    const deleteForA = createPeerRequestSigner(
+      beta.nodeId,
+      beta.privateKey,
+      systemClock,
+    )({ receiver: "alpha", method: "DELETE", pathAndQuery: blobPath });
+    expect(await rawRequest("DELETE", `${b.url}${blobPath}`, deleteForA)).toBe(403);
+
+    expect(b.reports.map((report) => report.reason)).toEqual([
+      "wrong-receiver",
+      "bad-signature",
+      "wrong-receiver",
+      "wrong-receiver",
+    ]);
+    expect(b.reports[0]).toMatchObject({
+      type: "peer-request-rejected",
+      claimedNodeId: "beta",
+      remoteAddress: "127.0.0.1",
+      path: "/v1/services/historian/data",
+    });
+    expect(b.security.rejections["wrong-receiver"]).toBe(3);
+    expect(a.reports).toEqual([]);
+  });
+
   it("in an open fleet (--open-access) takes unsigned requests, but not wrong signatures", async () => {
     const source = await startAgent(alpha, { required: false, enrolled: [alpha, beta] });
     expect(await pull(source.url, undefined)).toBe("rows");
@@ -226,7 +284,7 @@ describe("signed peer requests between agents", () => {
     const cache = join(source.dataDir, peerIdentitiesFileName);
     expect(statSync(cache).mode & 0o777).toBe(0o600);
     const restarted = new PeerSecurity(
-      { secrets: testSecretFiles(source.dataDir), requiredUntilTold: false },
+      { nodeId: "alpha", secrets: testSecretFiles(source.dataDir), requiredUntilTold: false },
       {
         clock: systemClock,
         logger: silentLogger,
@@ -240,6 +298,7 @@ describe("signed peer requests between agents", () => {
       beta.privateKey,
       systemClock,
     )({
+      receiver: "alpha",
       method: "GET",
       pathAndQuery: "/x",
     });
@@ -249,7 +308,7 @@ describe("signed peer requests between agents", () => {
 
   it("an enrolled agent that has heard nothing yet fails closed", () => {
     const security = new PeerSecurity(
-      { secrets: testSecretFiles(scratch()), requiredUntilTold: true },
+      { nodeId: "alpha", secrets: testSecretFiles(scratch()), requiredUntilTold: true },
       {
         clock: systemClock,
         logger: silentLogger,
@@ -269,6 +328,7 @@ describe("signed peer requests between agents", () => {
       retryCountMax: 0,
       headers: (request) =>
         signer({
+          receiver: "alpha",
           method: request.method,
           pathAndQuery: request.pathAndQuery,
           bodySha256: request.contentSha256,

@@ -55,6 +55,7 @@ export class PeerSecurity {
     malformed: 0,
     "unknown-node": 0,
     "bad-signature": 0,
+    "wrong-receiver": 0,
     stale: 0,
     replayed: 0,
   };
@@ -64,13 +65,20 @@ export class PeerSecurity {
    * yet). An enrolled agent fails closed; an agent without a credential is in an open fleet.
    */
   constructor(
-    options: { secrets: SecretFiles; requiredUntilTold: boolean; verifier?: PeerVerifierOptions },
+    options: {
+      /** This node's id: only requests signed for it pass. */
+      nodeId: string;
+      secrets: SecretFiles;
+      requiredUntilTold: boolean;
+      verifier?: PeerVerifierOptions;
+    },
     components: PeerSecurityComponents,
   ) {
     this.#secrets = options.secrets;
     this.#components = components;
     this.#identities = this.#load() ?? { required: options.requiredUntilTold, keys: {} };
     this.#verifier = new PeerVerifier(options.verifier ?? peerVerifierDefaults, {
+      receiver: options.nodeId,
       clock: components.clock,
       publicKeyOf: (nodeId) =>
         Object.hasOwn(this.#identities.keys, nodeId) ? this.#identities.keys[nodeId] : undefined,

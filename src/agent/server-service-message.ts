@@ -9,6 +9,7 @@ import type {
   ServiceDefinition,
 } from "../api/service-messages.ts";
 import { firewallRulesMax, peerIdentitiesMax } from "../api/service-messages.ts";
+import { isNodeId } from "../api/node-id.ts";
 import { parseCidr } from "../core/security/ip-address.ts";
 import { parseServerBackupMessage } from "./backup/backup-message-check.ts";
 
@@ -77,7 +78,8 @@ function isCommand(value: unknown): value is AgentCommand {
       return true;
     case "sync-data":
       return (
-        (value["fromUrl"] === null || isText(value["fromUrl"])) &&
+        ((value["fromUrl"] === null && value["fromNode"] === null) ||
+          (isText(value["fromUrl"]) && isNodeId(value["fromNode"]))) &&
         typeof value["quiesce"] === "boolean" &&
         Array.isArray(value["sources"]) &&
         value["sources"].every((source) => source === "primary" || source === "backup")

@@ -36,7 +36,11 @@ export interface ServiceAgentComponents {
     service: string,
   ) => Promise<{ ok: true; dataAgeMs: number; from: string } | { ok: false; problem: string }>;
   /** Signature headers for data copies from peers (ADR 0006, "Peer requests"). */
-  signPeerRequest?: (request: { method: string; pathAndQuery: string }) => Record<string, string>;
+  signPeerRequest?: (request: {
+    receiver: string;
+    method: string;
+    pathAndQuery: string;
+  }) => Record<string, string>;
 }
 
 export class ServiceAgent {
@@ -173,13 +177,14 @@ export class ServiceAgent {
     const problems: string[] = [];
     for (const source of command.sources) {
       if (source === "primary") {
-        if (command.fromUrl === null) {
+        if (command.fromUrl === null || command.fromNode === null) {
           problems.push("the old primary is unreachable");
           continue;
         }
         try {
           const summary = await pullServiceData({
             fromUrl: command.fromUrl,
+            fromNode: command.fromNode,
             service: command.service,
             quiesce: command.quiesce,
             targetDir: supervisor.dataDirOf(command.service),

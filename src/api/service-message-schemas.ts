@@ -147,7 +147,15 @@ const atMsSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const agentSecurityMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("peer-request-rejected"),
-    reason: z.enum(["unsigned", "malformed", "unknown-node", "bad-signature", "stale", "replayed"]),
+    reason: z.enum([
+      "unsigned",
+      "malformed",
+      "unknown-node",
+      "bad-signature",
+      "wrong-receiver",
+      "stale",
+      "replayed",
+    ]),
     claimedNodeId: z.string().min(1).max(253).nullable(),
     remoteAddress: z.string().max(64),
     path: z.string().max(512),

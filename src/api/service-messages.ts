@@ -50,7 +50,8 @@ export type AgentCommand =
   | { type: "prepare"; service: string; generation: number }
   /**
    * Bring the service's data here. `fromUrl`: the old primary's agent, tried first when
-   * `sources` lists "primary"; `quiesce`: ask it to stop its instance first (planned moves),
+   * `sources` lists "primary"; `fromNode`: its node id, whom the copy request is signed for
+   * (null exactly when `fromUrl` is); `quiesce`: ask it to stop its instance first (planned moves),
    * so the copy is exact. Otherwise, or if it fails, start empty with a warning.
    */
   | {
@@ -58,6 +59,7 @@ export type AgentCommand =
       service: string;
       generation: number;
       fromUrl: string | null;
+      fromNode: string | null;
       quiesce: boolean;
       sources: ("primary" | "backup")[];
     }
@@ -343,7 +345,13 @@ export type FirewallRulesMessage = { type: "firewall-rules"; rules: FirewallRule
 export type ServerSecurityMessage = PeerIdentitiesMessage | FirewallRulesMessage;
 
 export type PeerRejectionReason =
-  "unsigned" | "malformed" | "unknown-node" | "bad-signature" | "stale" | "replayed";
+  | "unsigned"
+  | "malformed"
+  | "unknown-node"
+  | "bad-signature"
+  | "wrong-receiver"
+  | "stale"
+  | "replayed";
 
 /** An agent refused a peer request, or its firewall denied a connection or request. */
 export type AgentSecurityMessage = PeerRequestRejectedMessage | FirewallDeniedMessage;

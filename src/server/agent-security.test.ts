@@ -110,13 +110,16 @@ async function secureFleet(nodeIds: readonly string[], spec?: SecuritySpec) {
     if (found === undefined) throw new Error(`no agent ${nodeId}`);
     return found;
   };
-  /** Signature headers of a GET by `nodeId` with its own enrolled key (from its data dir). */
-  const signedBy = (nodeId: string, pathAndQuery: string) =>
+  /**
+   * Signature headers of a GET by `nodeId` for `receiver` with its own enrolled key (from its
+   * data dir).
+   */
+  const signedBy = (nodeId: string, receiver: string, pathAndQuery: string) =>
     createPeerRequestSigner(
       nodeId,
       createPrivateKey(sealedFile(agent(nodeId).dataDir, "node.key") ?? ""),
       systemClock,
-    )({ method: "GET", pathAndQuery });
+    )({ receiver, method: "GET", pathAndQuery });
   return { server, admin, agent, events, signedBy };
 }
 
@@ -167,10 +170,16 @@ describe("firewall rules pushed to agents", () => {
 
     // edge-c may copy from edge-a (404: edge-a runs no such service), edge-b may not.
     const path = "/v1/services/historian/data";
-    expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-c", path))).toBe(404);
-    expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-b", path))).toBe(403);
+    expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-c", "edge-a", path))).toBe(
+      404,
+    );
+    expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-b", "edge-a", path))).toBe(
+      403,
+    );
     // The rule guards edge-a only: edge-b's own data route still answers edge-c.
-    expect(await rawGet(`${agent("edge-b").url}${path}`, signedBy("edge-c", path))).toBe(404);
+    expect(await rawGet(`${agent("edge-b").url}${path}`, signedBy("edge-c", "edge-b", path))).toBe(
+      404,
+    );
     // Probes from the server's loopback address pass: the fleet stays healthy.
     expect(await rawGet(`${agent("edge-a").url}/healthz`)).toBe(200);
 
@@ -304,7 +313,9 @@ describe("quarantine", () => {
       ).keys ?? {};
     await waitFor(() => "edge-b" in keysOn("edge-a"), "edge-a to know edge-b's key");
     const path = "/v1/services/historian/data";
-    expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-b", path))).toBe(404);
+    expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-b", "edge-a", path))).toBe(
+      404,
+    );
 
     const principal = { kind: "node", subject: "edge-b", roles: ["node"] } as const;
     for (const activity of ["replay", "bad_signature", "impersonation"] as const)
@@ -313,7 +324,9 @@ describe("quarantine", () => {
     await waitFor(() => !("edge-b" in keysOn("edge-a")), "edge-b's key to leave edge-a");
     expect(Object.keys(keysOn("edge-a"))).toEqual(["edge-a"]);
     // Signed with its genuine key, edge-b is now an unknown node to edge-a.
-    expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-b", path))).toBe(401);
+    expect(await rawGet(`${agent("edge-a").url}${path}`, signedBy("edge-b", "edge-a", path))).toBe(
+      401,
+    );
     await waitFor(
       () => !server.plane.components.links.connected("edge-b"),
       "edge-b's channel to close",

@@ -18,6 +18,7 @@ import { detectorOptionsFor } from "../core/membership/detector-options.ts";
 import type { BackupSpec } from "../core/spec/backup-schema.ts";
 import { testingRepositoryOptions } from "../runtime/backup/testing.ts";
 import { openDataDirKeys } from "../runtime/security/data-dir-keys.ts";
+import { serverPeerReceiver } from "../core/security/peer-request.ts";
 import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
 import { MemoryStore } from "../runtime/store/memory-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
@@ -55,9 +56,14 @@ async function waitFor(condition: () => boolean | Promise<boolean>, what: string
   }
 }
 
-function rawGet(url: string, headers: Record<string, string> = {}): Promise<number> {
+/** A GET with exactly these headers, from `localAddress` (another loopback address: another client). */
+function rawGet(
+  url: string,
+  headers: Record<string, string> = {},
+  localAddress = "127.0.0.1",
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(url, { method: "GET", headers }, (response) => {
+    const outgoing = httpRequest(url, { method: "GET", headers, localAddress }, (response) => {
       response.resume();
       resolve(response.statusCode ?? 0);
     });
@@ -167,6 +173,7 @@ describe("signed peer requests in a secure fleet", () => {
       strangerKey,
       systemClock,
     )({
+      receiver: "edge-b",
       method: "GET",
       pathAndQuery: dataPath,
     });
@@ -192,6 +199,7 @@ describe("signed peer requests in a secure fleet", () => {
       strangerKey,
       systemClock,
     )({
+      receiver: serverPeerReceiver,
       method: "GET",
       pathAndQuery: listing,
     });
@@ -204,6 +212,7 @@ describe("signed peer requests in a secure fleet", () => {
       edgeAKey,
       systemClock,
     )({
+      receiver: serverPeerReceiver,
       method: "GET",
       pathAndQuery: listing,
     });
@@ -212,6 +221,38 @@ describe("signed peer requests in a secure fleet", () => {
     await waitFor(
       () => securityEvents().some((event) => /blob API request refused \(replayed\)/.test(event)),
       "the replay to become a security event",
+    );
+
+    // Receivers are bound: edge-a's genuine request for edge-b's shard API, captured and
+    // replayed to the server or to edge-c, is refused, and so is one for the server replayed to
+    // an agent. Each attacker uses its own loopback address, so its refusal is a fresh
+    // security event of that client address (events are deduplicated per source and activity).
+    const signedByEdgeA = createPeerRequestSigner("edge-a", edgeAKey, systemClock);
+    const forEdgeB = signedByEdgeA({ receiver: "edge-b", method: "GET", pathAndQuery: listing });
+    const edgeC = agents.get("edge-c");
+    if (edgeC === undefined) throw new Error("no edge-c");
+    const forServer = signedByEdgeA({
+      receiver: serverPeerReceiver,
+      method: "GET",
+      pathAndQuery: listing,
+    });
+    expect(await rawGet(`${server.url}${listing}`, forEdgeB, "127.0.0.2")).toBe(403);
+    expect(await rawGet(`${edgeC.url}${listing}`, forEdgeB, "127.0.0.3")).toBe(403);
+    expect(await rawGet(`${edgeB.url}${listing}`, forServer, "127.0.0.3")).toBe(403);
+    // Edge-b, whom it was signed for, still takes it: the other receivers took no nonce.
+    expect(await rawGet(`${edgeB.url}${listing}`, forEdgeB)).toBe(200);
+    const eventOf = (pattern: RegExp) => securityEvents().find((event) => pattern.test(event));
+    await waitFor(
+      () =>
+        eventOf(/blob API request refused \(wrong-receiver\)/) !== undefined &&
+        eventOf(/node edge-c refused a peer request .*\(wrong-receiver/) !== undefined,
+      "the cross-receiver replays to become security events",
+    );
+    expect(eventOf(/blob API request refused \(wrong-receiver\)/)).toMatch(
+      /"source":"ip:127\.0\.0\.2"/,
+    );
+    expect(eventOf(/node edge-c refused a peer request .*\(wrong-receiver/)).toMatch(
+      /"source":"ip:127\.0\.0\.3"/,
     );
   }, 60_000);
 });

@@ -9,7 +9,11 @@ import type {
   PeerRejectionReason,
   PeerRequestRejectedMessage,
 } from "../api/service-messages.ts";
-import { passesInOpenFleet, type PeerVerdict } from "../core/security/peer-request.ts";
+import {
+  passesInOpenFleet,
+  serverPeerReceiver,
+  type PeerVerdict,
+} from "../core/security/peer-request.ts";
 import type { Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
 import { contentSha256Header } from "../runtime/backup/blob-store-http-handler.ts";
@@ -45,6 +49,7 @@ export class ServerPeerRequests {
     this.#components = components;
     this.#required = options.required;
     this.#verifier = new PeerVerifier(options.verifier ?? peerVerifierDefaults, {
+      receiver: serverPeerReceiver,
       clock: components.clock,
       publicKeyOf: (nodeId) => components.tokens.enrolledKeyOf(nodeId),
     });
@@ -123,7 +128,7 @@ export class ServerPeerRequests {
     const verdict =
       reason === "bad-signature"
         ? security.detector.suspicious(source, "bad_signature", nowMs)
-        : reason === "replayed"
+        : reason === "replayed" || reason === "wrong-receiver"
           ? security.detector.suspicious(source, "replay", nowMs)
           : security.detector.failedAuthentication(source, nowMs);
     security.observe(source, verdict, details);

@@ -9,6 +9,7 @@ import type { BlobStore } from "../../core/backup/blob-store.ts";
 import { BackupError } from "../../core/backup/errors.ts";
 import { clusterCode } from "../../core/backup/fleet-schedule.ts";
 import { objectNames } from "../../core/backup/objects.ts";
+import { serverPeerReceiver } from "../../core/security/peer-request.ts";
 import type { BackupRepositoryRef, BackupTargets } from "../../api/service-messages.ts";
 import { backup } from "../../runtime/backup/backup.ts";
 import { check } from "../../runtime/backup/check.ts";
@@ -50,6 +51,8 @@ export interface TierContext {
   logger?: Logger;
   /** Signature headers for blob API requests (ADR 0006, "Peer requests"); absent: unsigned. */
   signRequest?: (request: {
+    /** The holder's node id (EDGE_CLUSTER), or `serverPeerReceiver` (REGIONAL). */
+    receiver: string;
     method: string;
     pathAndQuery: string;
     bodySha256: string | undefined;
@@ -76,7 +79,8 @@ export function storeOf(
   opened: { close(): void }[] = [],
 ): BlobStore {
   const { targets } = context;
-  const http = (baseUrl: string) => {
+  /** A blob API client whose requests are signed for `receiver` alone. */
+  const http = (baseUrl: string, receiver: string) => {
     const store = new HttpBlobStore({
       baseUrl,
       requestTimeoutMs: context.requestTimeoutMs,
@@ -86,6 +90,7 @@ export function storeOf(
         : {
             headers: (request) =>
               context.signRequest?.({
+                receiver,
                 method: request.method,
                 pathAndQuery: request.pathAndQuery,
                 bodySha256: request.contentSha256,
@@ -116,7 +121,7 @@ export function storeOf(
         const url = targets.peers[nodeId];
         if (url === undefined)
           throw new TierUnavailableError(`no blob API address of peer ${nodeId} is known`);
-        return new PrefixedBlobStore(http(url), `cluster/${ref.owner}`);
+        return new PrefixedBlobStore(http(url, nodeId), `cluster/${ref.owner}`);
       });
       return new ErasureBlobStore(holders, {
         dataShardCount: code.dataShards,
@@ -128,7 +133,10 @@ export function storeOf(
         throw new TierNotConfiguredError(
           "REGIONAL is not configured: start the server with --blob-dir DIR",
         );
-      return new PrefixedBlobStore(http(targets.regionalUrl), `nodes/${ref.owner}`);
+      return new PrefixedBlobStore(
+        http(targets.regionalUrl, serverPeerReceiver),
+        `nodes/${ref.owner}`,
+      );
     case "CLOUD": {
       if (targets.cloud === null)
         throw new TierNotConfiguredError(

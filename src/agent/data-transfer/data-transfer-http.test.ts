@@ -97,6 +97,7 @@ describe("data transfer over HTTP", () => {
     writeServiceData(join(first.servicesDir, "historian"));
     const summary = await pullServiceData({
       fromUrl: first.url,
+      fromNode: "edge-a",
       service: "historian",
       quiesce: true,
       targetDir: join(second.servicesDir, "historian"),
@@ -113,6 +114,7 @@ describe("data transfer over HTTP", () => {
     const third = join(scratch(), "historian");
     await pullServiceData({
       fromUrl: second.url,
+      fromNode: "edge-a",
       service: "historian",
       quiesce: false,
       targetDir: third,
@@ -133,6 +135,7 @@ describe("data transfer over HTTP", () => {
     ] as const) {
       const error = await pullServiceData({
         fromUrl: agent.url,
+        fromNode: "edge-a",
         service,
         quiesce: false,
         targetDir: target,
@@ -180,6 +183,7 @@ describe("data transfer over HTTP", () => {
     await expect(
       pullServiceData({
         fromUrl: agent.url,
+        fromNode: "edge-a",
         service: "historian",
         quiesce: true,
         targetDir: join(scratch(), "data"),
@@ -205,6 +209,7 @@ describe("data transfer over HTTP", () => {
     writeFileSync(join(target, "keep"), "mine");
     const error = await pullServiceData({
       fromUrl: url,
+      fromNode: "edge-a",
       service: "historian",
       quiesce: false,
       targetDir: target,
@@ -223,6 +228,7 @@ describe("data transfer over HTTP", () => {
     const url = await listen(server);
     const error = await pullServiceData({
       fromUrl: url,
+      fromNode: "edge-a",
       service: "historian",
       quiesce: false,
       targetDir: join(scratch(), "data"),

@@ -199,8 +199,14 @@ export interface PullServiceDataOptions {
   timeoutMs: number;
   limits?: DataArchiveLimits;
   clock?: Clock;
+  /** The node id of the agent at `fromUrl`: the request is signed for it alone. */
+  fromNode: string;
   /** Signature headers for the request (this node's enrolled key); absent: unsigned. */
-  sign?: (request: { method: string; pathAndQuery: string }) => Record<string, string>;
+  sign?: (request: {
+    receiver: string;
+    method: string;
+    pathAndQuery: string;
+  }) => Record<string, string>;
 }
 
 export interface PullSummary {
@@ -226,7 +232,11 @@ export async function pullServiceData(options: PullServiceDataOptions): Promise<
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
     const send = url.protocol === "https:" ? secureRequest : request;
     const headers =
-      options.sign?.({ method: "GET", pathAndQuery: url.pathname + url.search }) ?? {};
+      options.sign?.({
+        receiver: options.fromNode,
+        method: "GET",
+        pathAndQuery: url.pathname + url.search,
+      }) ?? {};
     const outgoing = send(url, { method: "GET", timeout: options.timeoutMs, headers }, resolve);
     outgoing.on("timeout", () => {
       timedOut = true;

@@ -4,6 +4,7 @@ import {
   canonicalPeerRequest,
   passesInOpenFleet,
   peerHeaders,
+  serverPeerReceiver,
   statusOfPeerRejection,
   verifyPeerRequest,
   type PeerRejection,
@@ -19,10 +20,14 @@ const fakeVerify = (text: string, signature: Uint8Array, key: string) =>
 const nowMs = 1_000_000;
 const keys: Record<string, string> = { "node-a": "key-a", "node-b": "key-b" };
 
-function verification(nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 }, 0)) {
+function verification(
+  nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 }, 0),
+  receiver = "node-b",
+) {
   return {
     nowMs,
     skewMs: 30_000,
+    receiver,
     publicKeyOf: (nodeId: string) => keys[nodeId],
     verify: fakeVerify,
     nonces,
@@ -32,6 +37,10 @@ function verification(nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100
 interface Signed {
   nodeId: string;
   signingKey: string;
+  /** The receiver in the signed text. */
+  receiver: string;
+  /** The receiver header sent (default: the signed one). */
+  receiverHeader: string;
   timestampMs: number;
   nonce: string;
   method: string;
@@ -43,6 +52,8 @@ function signedHeaders(overrides: Partial<Signed> = {}): Record<string, string> 
   const request: Signed = {
     nodeId: "node-a",
     signingKey: "key-a",
+    receiver: "node-b",
+    receiverHeader: overrides.receiver ?? "node-b",
     timestampMs: nowMs,
     nonce: "nonce-1",
     method: "GET",
@@ -54,6 +65,7 @@ function signedHeaders(overrides: Partial<Signed> = {}): Record<string, string> 
     [peerHeaders.node]: request.nodeId,
     [peerHeaders.timestamp]: String(request.timestampMs),
     [peerHeaders.nonce]: request.nonce,
+    [peerHeaders.receiver]: request.receiverHeader,
     [peerHeaders.signature]: fakeSign(
       canonicalPeerRequest({
         method: request.method,
@@ -61,6 +73,7 @@ function signedHeaders(overrides: Partial<Signed> = {}): Record<string, string> 
         timestampMs: request.timestampMs,
         nonce: request.nonce,
         nodeId: request.nodeId,
+        receiver: request.receiver,
         bodySha256: request.bodySha256,
       }),
       request.signingKey,
@@ -79,7 +92,7 @@ const received = (
 });
 
 describe("canonical peer request", () => {
-  it("is one field per line, version first, '-' for no body", () => {
+  it("is one field per line, version first, the receiver named, '-' for no body", () => {
     expect(
       canonicalPeerRequest({
         method: "get",
@@ -87,9 +100,10 @@ describe("canonical peer request", () => {
         timestampMs: 5,
         nonce: "n",
         nodeId: "node-a",
+        receiver: serverPeerReceiver,
         bodySha256: undefined,
       }),
-    ).toBe("edgeward-peer-v1\nGET\n/v1/blobs/a?x=1\n5\nn\nnode-a\n-");
+    ).toBe("edgeward-peer-v2\nGET\n/v1/blobs/a?x=1\n5\nn\nnode-a\n@server\n-");
     expect(
       canonicalPeerRequest({
         method: "PUT",
@@ -97,6 +111,7 @@ describe("canonical peer request", () => {
         timestampMs: 5,
         nonce: "n",
         nodeId: "node-a",
+        receiver: "node-b",
         bodySha256: "ab12",
       }).endsWith("\nab12"),
     ).toBe(true);
@@ -169,6 +184,30 @@ describe("verifying a peer request", () => {
     ],
     ["another method than signed", signedHeaders({ method: "DELETE" }), undefined, "bad-signature"],
     ["another body than signed", signedHeaders({ bodySha256: "aaaa" }), "bbbb", "bad-signature"],
+    [
+      "without a receiver",
+      { ...signedHeaders(), [peerHeaders.receiver]: undefined },
+      undefined,
+      "malformed",
+    ],
+    [
+      "whose receiver header was changed (forged: the signature names another)",
+      signedHeaders({ receiver: "node-c", receiverHeader: "node-b" }),
+      undefined,
+      "bad-signature",
+    ],
+    [
+      "signed for another node (a replay across receivers)",
+      signedHeaders({ receiver: "node-c" }),
+      undefined,
+      "wrong-receiver",
+    ],
+    [
+      "signed for the server",
+      signedHeaders({ receiver: serverPeerReceiver }),
+      undefined,
+      "wrong-receiver",
+    ],
     ["31 s old", signedHeaders({ timestampMs: nowMs - 31_000 }), undefined, "stale"],
     ["31 s in the future", signedHeaders({ timestampMs: nowMs + 31_000 }), undefined, "stale"],
   ])("rejects a request %s", (_name, headers, bodySha256, reason) => {
@@ -199,10 +238,55 @@ describe("verifying a peer request", () => {
     expect(replay.ok ? "ok" : replay.reason).toBe("replayed");
   });
 
+  it("refuses a request signed for A at B, and takes no nonce for it", () => {
+    const nonces = new NonceCache({ windowMs: 30_000, noncesMax: 100 }, 0);
+    const forA = signedHeaders({ receiver: "node-a", nonce: "for-a" });
+    const atB = verifyPeerRequest(received(forA), verification(nonces, "node-b"));
+    expect(atB).toMatchObject({ ok: false, reason: "wrong-receiver", nodeId: "node-a" });
+    const atServer = verifyPeerRequest(received(forA), verification(nonces, serverPeerReceiver));
+    expect(atServer.ok ? "ok" : atServer.reason).toBe("wrong-receiver");
+    expect(verifyPeerRequest(received(forA), verification(nonces, "node-a")).ok).toBe(true);
+  });
+
+  it("accepts a request signed for the server only at the server", () => {
+    const headers = signedHeaders({ receiver: serverPeerReceiver });
+    expect(
+      verifyPeerRequest(received(headers), verification(undefined, serverPeerReceiver)).ok,
+    ).toBe(true);
+    const atNodeServer = verifyPeerRequest(received(headers), verification(undefined, "server"));
+    expect(atNodeServer.ok ? "ok" : atNodeServer.reason).toBe("wrong-receiver");
+  });
+
+  it("refuses a v1 signature (no receiver in the text)", () => {
+    const v1Text = [
+      "edgeward-peer-v1",
+      "GET",
+      "/v1/services/db/data?quiesce=1",
+      String(nowMs),
+      "nonce-1",
+      "node-a",
+      "-",
+    ].join("\n");
+    const headers = { ...signedHeaders(), [peerHeaders.signature]: fakeSign(v1Text, "key-a") };
+    const verdict = verifyPeerRequest(received(headers), verification());
+    expect(verdict.ok ? "ok" : verdict.reason).toBe("bad-signature");
+    const v1Headers = { ...headers, [peerHeaders.receiver]: undefined };
+    const withoutReceiver = verifyPeerRequest(received(v1Headers), verification());
+    expect(withoutReceiver.ok ? "ok" : withoutReceiver.reason).toBe("malformed");
+  });
+
   it("an open fleet lets only unsigned requests and never-enrolled nodes through", () => {
     expect(
       (
-        ["unsigned", "malformed", "unknown-node", "bad-signature", "stale", "replayed"] as const
+        [
+          "unsigned",
+          "malformed",
+          "unknown-node",
+          "bad-signature",
+          "wrong-receiver",
+          "stale",
+          "replayed",
+        ] as const
       ).filter(passesInOpenFleet),
     ).toEqual(["unsigned", "unknown-node"]);
   });
@@ -213,5 +297,6 @@ describe("verifying a peer request", () => {
     expect(statusOfPeerRejection("unknown-node")).toBe(401);
     expect(statusOfPeerRejection("replayed")).toBe(403);
     expect(statusOfPeerRejection("stale")).toBe(403);
+    expect(statusOfPeerRejection("wrong-receiver")).toBe(403);
   });
 });

@@ -1,6 +1,7 @@
 // Signed agent-to-agent (peer) requests: the canonical text a node signs with its enrolled
-// Ed25519 key, and the decision whether a received request is genuine, fresh and new. Pure:
-// the caller hands in the time, the fleet's enrolled public keys and the signature check.
+// Ed25519 key, and the decision whether a received request is genuine, meant for this
+// receiver, fresh and new. Pure: the caller hands in the time, its own identity, the fleet's
+// enrolled public keys and the signature check.
 
 import type { NonceCache } from "./nonce-cache.ts";
 
@@ -9,8 +10,17 @@ export const peerHeaders = {
   node: "x-edgeward-node",
   timestamp: "x-edgeward-timestamp",
   nonce: "x-edgeward-nonce",
+  /** Whom the sender meant (a node id, or `serverPeerReceiver`); signed, see `canonicalPeerRequest`. */
+  receiver: "x-edgeward-receiver",
   signature: "x-edgeward-signature",
 } as const;
+
+/**
+ * The receiver name of the server's REGIONAL blob API. The `@` keeps it apart from every node
+ * id (`[a-z0-9-]`), so a request signed for the server cannot be replayed to a node named
+ * "server", nor the other way round.
+ */
+export const serverPeerReceiver = "@server";
 
 /** Requests whose timestamp is further than this from the receiver's clock are stale. */
 export const peerSkewMsDefault = 30_000;
@@ -25,24 +35,38 @@ export interface PeerRequestParts {
   timestampMs: number;
   nonce: string;
   nodeId: string;
+  /** The node the request is for (its node id), or `serverPeerReceiver`. */
+  receiver: string;
   bodySha256: string | undefined;
 }
 
-/** The text a node signs: one field per line, after a version tag so formats never mix. */
+/**
+ * The text a node signs: one field per line, after a version tag so formats never mix. v2
+ * names the receiver, so a request captured on its way to one node cannot be replayed to
+ * another node or to the server (each receiver has its own nonce cache). v1 (no receiver)
+ * is refused: its signatures never verify against a v2 text.
+ */
 export function canonicalPeerRequest(parts: PeerRequestParts): string {
   return [
-    "edgeward-peer-v1",
+    "edgeward-peer-v2",
     parts.method.toUpperCase(),
     parts.pathAndQuery,
     String(parts.timestampMs),
     parts.nonce,
     parts.nodeId,
+    parts.receiver,
     parts.bodySha256 === undefined || parts.bodySha256 === "" ? "-" : parts.bodySha256,
   ].join("\n");
 }
 
 export type PeerRejection =
-  "unsigned" | "malformed" | "unknown-node" | "bad-signature" | "stale" | "replayed";
+  | "unsigned"
+  | "malformed"
+  | "unknown-node"
+  | "bad-signature"
+  | "wrong-receiver"
+  | "stale"
+  | "replayed";
 
 export type PeerVerdict =
   | { readonly ok: true; readonly nodeId: string }
@@ -56,7 +80,7 @@ export type PeerVerdict =
 
 /** HTTP status for a rejection: 401 when the sender is not proven, 403 when it is refused anyway. */
 export function statusOfPeerRejection(reason: PeerRejection): 401 | 403 {
-  return reason === "replayed" || reason === "stale" ? 403 : 401;
+  return reason === "replayed" || reason === "stale" || reason === "wrong-receiver" ? 403 : 401;
 }
 
 /**
@@ -71,6 +95,8 @@ export function passesInOpenFleet(reason: PeerRejection): boolean {
 export interface PeerVerification<PublicKey> {
   nowMs: number;
   skewMs: number;
+  /** This receiver's own identity (its node id, or `serverPeerReceiver`): never taken from the request. */
+  receiver: string;
   /** The enrolled public key of a node, or undefined for a node the fleet does not know. */
   publicKeyOf: (nodeId: string) => PublicKey | undefined;
   /** True when `signature` (raw bytes) signs `message` with `publicKey`. */
@@ -114,6 +140,7 @@ export function verifyPeerRequest<PublicKey>(
     node: request.headers[peerHeaders.node],
     timestamp: request.headers[peerHeaders.timestamp],
     nonce: request.headers[peerHeaders.nonce],
+    receiver: request.headers[peerHeaders.receiver],
     signature: request.headers[peerHeaders.signature],
   };
   if (Object.values(raw).every((value) => value === undefined))
@@ -126,6 +153,7 @@ export function verifyPeerRequest<PublicKey>(
   const nodeId = single(raw.node);
   const timestampText = single(raw.timestamp);
   const nonce = single(raw.nonce);
+  const receiver = single(raw.receiver);
   const signatureText = single(raw.signature);
   const reject = (reason: PeerRejection, message: string): PeerVerdict => ({
     ok: false,
@@ -137,6 +165,7 @@ export function verifyPeerRequest<PublicKey>(
     nodeId === undefined ||
     timestampText === undefined ||
     nonce === undefined ||
+    receiver === undefined ||
     signatureText === undefined ||
     !/^\d{1,16}$/.test(timestampText)
   )
@@ -152,16 +181,25 @@ export function verifyPeerRequest<PublicKey>(
   const publicKey = verification.publicKeyOf(nodeId);
   if (publicKey === undefined)
     return reject("unknown-node", `node ${nodeId} is not an enrolled node of this fleet`);
+  // One signature check either way: over the receiver the request names. It is accepted only
+  // when that is this receiver, so what passes was signed for this receiver's own identity;
+  // a genuine request signed for another receiver is told apart from a forgery.
   const text = canonicalPeerRequest({
     method: request.method,
     pathAndQuery: request.pathAndQuery,
     timestampMs,
     nonce,
     nodeId,
+    receiver,
     bodySha256: request.bodySha256,
   });
   if (!verification.verify(text, signature, publicKey))
     return reject("bad-signature", `the signature is not node ${nodeId}'s`);
+  if (receiver !== verification.receiver)
+    return reject(
+      "wrong-receiver",
+      `node ${nodeId} signed this request for ${receiver}, not for ${verification.receiver}`,
+    );
   const fresh = verification.nonces.check(nonce, timestampMs, verification.nowMs);
   if (!fresh.accepted)
     return fresh.reason === "stale"

@@ -14,8 +14,13 @@ import {
 } from "../../core/security/peer-request.ts";
 import type { Clock } from "../../ports/clock.ts";
 
-/** What a request to sign is: its method, path and query, and its body's SHA-256 if any. */
+/**
+ * What a request to sign is: whom it is for, its method, path and query, and its body's
+ * SHA-256 if any.
+ */
 export interface OutgoingPeerRequest {
+  /** The receiving node's id, or `serverPeerReceiver` for the server's blob API. */
+  receiver: string;
   method: string;
   pathAndQuery: string;
   bodySha256?: string | undefined;
@@ -38,12 +43,14 @@ export function createPeerRequestSigner(
       timestampMs,
       nonce,
       nodeId,
+      receiver: request.receiver,
       bodySha256: request.bodySha256,
     });
     return {
       [peerHeaders.node]: nodeId,
       [peerHeaders.timestamp]: String(timestampMs),
       [peerHeaders.nonce]: nonce,
+      [peerHeaders.receiver]: request.receiver,
       [peerHeaders.signature]: sign(null, Buffer.from(text), privateKey).toString("base64"),
     };
   };
@@ -65,9 +72,13 @@ export const peerVerifierDefaults: PeerVerifierOptions = {
 /** A node's enrolled key as the server stores it: SPKI DER in base64. */
 export type PublicKeyOf = (nodeId: string) => string | undefined;
 
-/** Verifies received peer requests against `publicKeyOf`, with a bounded replay cache. */
+/**
+ * Verifies received peer requests against `publicKeyOf`, with a bounded replay cache. Only
+ * requests signed for `receiver` (this node's id, or `serverPeerReceiver`) pass.
+ */
 export class PeerVerifier {
   readonly #options: PeerVerifierOptions;
+  readonly #receiver: string;
   readonly #clock: Clock;
   readonly #publicKeyOf: PublicKeyOf;
   readonly #nonces: NonceCache;
@@ -75,9 +86,10 @@ export class PeerVerifier {
 
   constructor(
     options: PeerVerifierOptions,
-    components: { clock: Clock; publicKeyOf: PublicKeyOf },
+    components: { receiver: string; clock: Clock; publicKeyOf: PublicKeyOf },
   ) {
     this.#options = options;
+    this.#receiver = components.receiver;
     this.#clock = components.clock;
     this.#publicKeyOf = components.publicKeyOf;
     this.#nonces = new NonceCache(
@@ -104,6 +116,7 @@ export class PeerVerifier {
       {
         nowMs: this.#clock.nowMs(),
         skewMs: this.#options.skewMs,
+        receiver: this.#receiver,
         nonces: this.#nonces,
         publicKeyOf: (nodeId) => this.#keyObject(this.#publicKeyOf(nodeId)),
         verify: (message, signature, publicKey) => {

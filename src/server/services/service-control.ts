@@ -358,6 +358,7 @@ export class ServiceControl {
             service: effect.service,
             generation: effect.generation,
             fromUrl,
+            fromNode: fromUrl === null ? null : effect.from,
             quiesce: true,
             sources:
               fromUrl !== null && !effect.sources.includes("primary")
