@@ -298,7 +298,11 @@ export async function attackServer(
   });
   const genuineSigned: Record<string, string>[] = [];
   for (let index = 0; index < 10; index++) {
-    let headers = signerOne({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath });
+    let headers = signerOne({
+      receiver: serverPeerReceiver,
+      method: "GET",
+      pathAndQuery: peerPath,
+    });
     let first = await server.request(signedGet(headers));
     for (let attempt = 1; first.statusCode === 429 && attempt < rateLimitedRetriesMax; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -472,12 +476,18 @@ export async function attackServer(
     {
       category: "peer: signed by another key",
       what: "peer signature",
-      attempt: () => signedGet(attackerAsTwo({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath })),
+      attempt: () =>
+        signedGet(
+          attackerAsTwo({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
+        ),
     },
     {
       category: "peer: node A signs as node B",
       what: "peer signature",
-      attempt: () => signedGet(oneAsTwo({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath })),
+      attempt: () =>
+        signedGet(
+          oneAsTwo({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
+        ),
     },
     {
       category: "peer: genuine signature, other method or path",
@@ -485,11 +495,33 @@ export async function attackServer(
       attempt: (() => {
         let next = 0;
         return () => {
-          const headers = signerOne({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath });
+          const headers = signerOne({
+            receiver: serverPeerReceiver,
+            method: "GET",
+            pathAndQuery: peerPath,
+          });
           return next++ % 2 === 0
             ? { method: "DELETE", path: "/v1/blobs/data/x", headers }
             : signedGet(headers, "/v1/blobs?prefix=");
         };
+      })(),
+    },
+    {
+      category: "peer: genuine signature for another receiver",
+      what: "receiver",
+      attempt: (() => {
+        let next = 0;
+        // Signed for an agent (as captured on the link between agents) or for a node named
+        // like the server: both replayed to the server's blob API.
+        const receivers = [nodes.two.nodeId, "server"];
+        return () =>
+          signedGet(
+            signerOne({
+              receiver: receivers[next++ % receivers.length]!,
+              method: "GET",
+              pathAndQuery: peerPath,
+            }),
+          );
       })(),
     },
     {
@@ -498,7 +530,12 @@ export async function attackServer(
       attempt: () => {
         const path = `/v1/blobs/data/${randomUUID()}`;
         const headers = {
-          ...signerOne({ receiver: serverPeerReceiver, method: "PUT", pathAndQuery: path, bodySha256: sha(bodyA) }),
+          ...signerOne({
+            receiver: serverPeerReceiver,
+            method: "PUT",
+            pathAndQuery: path,
+            bodySha256: sha(bodyA),
+          }),
           [contentSha256Header]: sha(bodyA),
         };
         return { method: "PUT", path, headers, body: bodyB };
@@ -519,19 +556,29 @@ export async function attackServer(
         let next = 0;
         return () =>
           signedGet(
-            staleSigners[next++ % staleSigners.length]!({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
+            staleSigners[next++ % staleSigners.length]!({
+              receiver: serverPeerReceiver,
+              method: "GET",
+              pathAndQuery: peerPath,
+            }),
           );
       })(),
     },
     {
       category: "peer: node never enrolled",
       what: "enrolment",
-      attempt: () => signedGet(unknownNode({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath })),
+      attempt: () =>
+        signedGet(
+          unknownNode({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
+        ),
     },
     {
       category: "peer: node whose credentials were revoked",
       what: "revocation",
-      attempt: () => signedGet(revokedNode({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath })),
+      attempt: () =>
+        signedGet(
+          revokedNode({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
+        ),
     },
     {
       category: "peer: unsigned, partial or garbage headers, or a Bearer token",
@@ -539,7 +586,11 @@ export async function attackServer(
       attempt: (() => {
         let next = 0;
         return () => {
-          const genuine = signerOne({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath });
+          const genuine = signerOne({
+            receiver: serverPeerReceiver,
+            method: "GET",
+            pathAndQuery: peerPath,
+          });
           const variants: Record<string, string>[] = [
             {},
             { authorization: `Bearer ${admin}` },
