@@ -8,6 +8,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { readAdminTokenFile } from "../../src/runtime/security/admin-token-file.ts";
+import { openDataDirKeys } from "../../src/runtime/security/data-dir-keys.ts";
 import type { BenchServerOptions, BenchServerReady } from "./server-process.ts";
 
 /** A server the benchmark may hammer: the rate limit is out of the way unless asked for. */
@@ -132,9 +134,24 @@ export class BenchServer {
     return this.#stderr.split("\n").filter((line) => line.trim() !== "");
   }
 
-  /** The bootstrap admin credential the server wrote (mode 0600) into its data dir. */
+  /** The bootstrap admin credential the server sealed (mode 0600) into its data dir. */
   get adminToken(): string {
-    return readFileSync(join(this.dataDir, "admin.token"), "utf8").trim();
+    const token = readAdminTokenFile(this.dataDir, {});
+    if (token === undefined) throw new Error(`no admin.token in ${this.dataDir}`);
+    return token;
+  }
+
+  /** A secret file the server sealed into its data dir (e.g. signing.key), opened with its root key. */
+  secretFile(name: string): string {
+    const text = openDataDirKeys({
+      dataDir: this.dataDir,
+      environment: {},
+      nowMs: 0,
+      secretFileNames: [],
+      create: false,
+    }).files.readText(name);
+    if (text === undefined) throw new Error(`no ${name} in ${this.dataDir}`);
+    return text;
   }
 
   /** Seconds of CPU (user + system) the server process has used, from /proc. */

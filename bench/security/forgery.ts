@@ -15,8 +15,6 @@ import {
   sign,
   type KeyObject,
 } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { SignJWT, exportJWK } from "jose";
 import type { FleetEvent } from "../../src/api/contract.ts";
@@ -124,7 +122,7 @@ export async function attackServer(
 ): Promise<ForgeryResult> {
   const perCategory = options.attemptsPerCategory;
   const admin = server.adminToken;
-  const signingKey = createPrivateKey(readFileSync(join(server.dataDir, "signing.key")));
+  const signingKey = createPrivateKey(server.secretFile("signing.key"));
   const serverPublicKey = createPublicKey(signingKey);
   const attacker = generateKeyPairSync("ed25519");
   const nowS = () => Math.floor(Date.now() / 1_000);
