@@ -209,6 +209,7 @@ export class TokenService {
     }
     const checked = checkClaims(payload, {
       audience: edgewardAudience,
+      issuer: tokenIssuer,
       kinds,
       nowMs: this.#clock.nowMs(),
       skewMs: tokenSkewMs,
