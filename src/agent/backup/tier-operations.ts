@@ -48,6 +48,8 @@ export interface TierContext {
   requestTimeoutMs: number;
   /** Where re-wrapped repository keys are reported. */
   logger?: Logger;
+  /** The pinned fleet CA (PEM): the server's REGIONAL blob API speaks https with it. */
+  serverCaPem?: string;
   /** Signature headers for blob API requests (ADR 0006, "Peer requests"); absent: unsigned. */
   signRequest?: (request: {
     method: string;
@@ -81,6 +83,7 @@ export function storeOf(
       baseUrl,
       requestTimeoutMs: context.requestTimeoutMs,
       retryCountMax: 1,
+      caCertificatePem: context.serverCaPem,
       ...(context.signRequest === undefined
         ? {}
         : {
