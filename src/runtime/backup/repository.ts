@@ -37,6 +37,7 @@ import {
 } from "../../core/backup/pack-format.ts";
 import type { PackHeaderEntry } from "../../core/backup/pack-format.ts";
 import { openBlob, sealBlob } from "./blob-codec.ts";
+import { GarbageBudget } from "./garbage-budget.ts";
 import type { SealedBlob } from "./blob-codec.ts";
 import {
   BlobCompressor,
@@ -182,7 +183,7 @@ export class MasterIndex {
 }
 
 /** Read-ahead per pack read; small blobs next to each other then cost one read. */
-const readWindowBytes = 4 * 1024 * 1024;
+const readWindowBytes = 2 * 1024 * 1024;
 /** Windows kept: one per file being restored at once. */
 const readWindowsMax = 4;
 
@@ -578,7 +579,10 @@ export function packHeaderAssociatedData(keyGeneration: number): Buffer {
 /** Blob bytes gathered before one write to the pending pack: few syscalls for small blobs. */
 const writeBatchBytes = 1024 * 1024;
 /** Bytes handed to the store but not yet written; beyond this, adding waits (bounded memory). */
-const writeQueueBytesMax = 4 * writeBatchBytes;
+const writeQueueBytesMax = 2 * writeBatchBytes;
+
+/** Written bytes between collections of the young generation. */
+const writtenGarbageBytesMax = 4 * 1024 * 1024;
 
 /** A pack being written: its blobs stream to the store, its header waits for the end. */
 interface OpenPack {
@@ -604,6 +608,8 @@ export class PackWriter {
   private queuedBytes = 0;
   /** Callers waiting for the write queue to shrink (several savers add at once). */
   private waitingForDrain: Array<() => void> = [];
+  /** Written blob bytes are garbage: freed every few MiB, not after ~64 MiB (garbage-budget.ts). */
+  private readonly garbage = new GarbageBudget(writtenGarbageBytesMax);
   bytesStored = 0;
 
   constructor(
@@ -667,7 +673,10 @@ export class PackWriter {
     pack.batchBytes = 0;
     this.queuedBytes += bytes;
     pack.writing = pack.writing
-      .then(async () => (await pack.pending).append(parts))
+      .then(async () => {
+        await (await pack.pending).append(parts);
+        this.garbage.release(parts);
+      })
       .finally(() => {
         this.queuedBytes -= bytes;
         if (this.queuedBytes <= writeQueueBytesMax) this.wakeWaiters();

@@ -44,7 +44,7 @@ export interface RestoreResult {
 /** Files written at once: overlaps one file's disk writes with another's decryption. */
 const filesInFlightMax = 4;
 /** Decrypted bytes (garbage once written) between collections of the young generation. */
-const garbageBytesMax = 16 * 1024 * 1024;
+const garbageBytesMax = 4 * 1024 * 1024;
 
 type PlannedEntry = { node: TreeNode; targetPath: string };
 
