@@ -2,7 +2,6 @@
 // it runs (or for --help), so a long-running agent never loads the backup engine, the spec
 // parser or the server.
 import { Command } from "commander";
-import { keepYoungGenerationSmall } from "../runtime/backup/young-generation.ts";
 
 type Register = (program: Command) => void;
 
@@ -46,8 +45,6 @@ program
 try {
   const requested = process.argv[2] ?? "";
   const moduleName = commandAliases[requested] ?? requested;
-  // Before the command's modules load: loading them would already grow the young generation.
-  if (moduleName === "repo") keepYoungGenerationSmall();
   const loaders =
     moduleName in commandLoaders ? [commandLoaders[moduleName]] : Object.values(commandLoaders);
   for (const load of loaders) if (load !== undefined) (await load())(program);
