@@ -26,7 +26,7 @@ export type ToMain =
 /**
  * Sealed bytes a worker may send before the main thread has stored them. A cap in bytes, not
  * blobs: twelve blobs measured ~10 % faster than four, but twelve 8 MiB chunks would be 96 MiB.
- * 2 MiB, not 6: the main thread copies each blob into a pack batch as it comes.
+ * 2 MiB, not 6: a lower bound on memory; alone, the change measured within the noise.
  */
 const bytesInFlightMax = 2 * 1024 * 1024;
 
