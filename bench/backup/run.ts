@@ -8,7 +8,7 @@
 // 10,000 small files) is deterministic from the seed and cached between runs.
 import { createCipheriv, createHash } from "node:crypto";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdir, readFile, readdir, rm, stat, writeFile, open } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
@@ -198,7 +198,43 @@ interface Measurement {
   peakRssBytes: number;
 }
 
-/** Runs a command under /usr/bin/time for its peak RSS (all threads of the process). */
+/** Resident bytes of every process below `rootPid` (not `rootPid` itself), summed. */
+function descendantsRssBytes(rootPid: number): number {
+  const childrenOf = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // Fields after the command name (which may hold spaces): state, ppid, …
+      const parentPid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      childrenOf.set(parentPid, [...(childrenOf.get(parentPid) ?? []), Number(entry)]);
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  let totalBytes = 0;
+  const queue = [...(childrenOf.get(rootPid) ?? [])];
+  for (let pid = queue.pop(); pid !== undefined; pid = queue.pop()) {
+    queue.push(...(childrenOf.get(pid) ?? []));
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      totalBytes += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return totalBytes;
+}
+
+/** How often the process tree's resident memory is sampled. */
+const treeSampleIntervalMs = 50;
+
+/**
+ * Runs a command under /usr/bin/time. Peak RSS is the larger of time's figure (the largest
+ * single process, exact, all threads included) and the sum over the whole process tree,
+ * sampled every 50 ms, so a tool that starts helper processes is measured whole. The same
+ * for every tool.
+ */
 function measure(
   command: string,
   commandArguments: string[],
@@ -212,9 +248,18 @@ function measure(
       stdio: ["ignore", "ignore", "pipe"],
     });
     let stderr = "";
+    let treePeakBytes = 0;
+    const sampler = setInterval(() => {
+      if (child.pid !== undefined)
+        treePeakBytes = Math.max(treePeakBytes, descendantsRssBytes(child.pid));
+    }, treeSampleIntervalMs);
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
+    child.on("error", (error) => {
+      clearInterval(sampler);
+      reject(error);
+    });
     child.on("close", (exitCode) => {
+      clearInterval(sampler);
       const seconds = (performance.now() - startMs) / 1000;
       if (exitCode !== 0)
         return reject(
@@ -228,7 +273,7 @@ function measure(
       resolvePromise({
         seconds,
         cpuSeconds: Number(userSeconds) + Number(systemSeconds),
-        peakRssBytes: Number(peakRssKibibytes) * 1024,
+        peakRssBytes: Math.max(Number(peakRssKibibytes) * 1024, treePeakBytes),
       });
     });
   });
@@ -251,13 +296,17 @@ interface Tool {
   restore(repository: string, target: string): Promise<Measurement>;
 }
 
-/** Builds dist/ with the project's own build, so the benchmark runs what `npx edgeward` runs. */
+/**
+ * Builds dist/ with the project's own build, and returns the installed command, the launcher
+ * that `npx edgeward` runs (it sets the memory settings of the repository commands).
+ */
 function buildEdgeward(): string {
   execFileSync(process.execPath, [join(root, "scripts/build.mjs")], { stdio: "inherit" });
-  return join(root, "bin/edgeward.js");
+  return join(root, "bin/edgeward");
 }
 
 async function main(): Promise<void> {
+  const loadAverageAtStart = loadavg();
   await mkdir(workDirectory, { recursive: true });
   await generateDataset();
   const run = join(workDirectory, "run");
@@ -280,19 +329,17 @@ async function main(): Promise<void> {
         JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { version: string }
       ).version,
       init: async (repository) =>
-        void (await measure(process.execPath, [bundle, "repo", "init", "--repo", repository], {
+        void (await measure(bundle, ["repo", "init", "--repo", repository], {
           env: edgewardEnvironment,
         })),
       backup: (repository, path) =>
-        measure(process.execPath, [bundle, "repo", "backup", "--repo", repository, path], {
+        measure(bundle, ["repo", "backup", "--repo", repository, path], {
           env: edgewardEnvironment,
         }),
       restore: (repository, target) =>
-        measure(
-          process.execPath,
-          [bundle, "repo", "restore", "latest", "--repo", repository, "--target", target],
-          { env: edgewardEnvironment },
-        ),
+        measure(bundle, ["repo", "restore", "latest", "--repo", repository, "--target", target], {
+          env: edgewardEnvironment,
+        }),
     },
     {
       name: "restic",
@@ -426,6 +473,7 @@ async function main(): Promise<void> {
       : undefined;
   const report = {
     benchmark: "backup",
+    loadAverageAtStart,
     loadAverageAtEnd: loadavg(),
     date: new Date().toISOString(),
     machine: {
@@ -437,7 +485,7 @@ async function main(): Promise<void> {
     dataset: { seed, bytes: datasetBytes, files: datasetFiles, changedFiles, layout },
     settings: {
       edgeward:
-        "defaults (zstd 3, 512 KiB/1 MiB/8 MiB chunks, 16 MiB packs, worker threads = cores)",
+        "defaults (zstd 3, 512 KiB/1 MiB/8 MiB chunks, 16 MiB packs, --workers = cores: the main thread and cores - 1 worker threads), run through bin/edgeward",
       restic: "defaults (repository v2, compression auto)",
       borg: "repokey-blake2, --compression zstd,3",
     },

@@ -5,8 +5,7 @@ import { keyRotationDefault, keyRotationIntervalMs } from "../core/security/key-
 import type { CancelTimer, Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
 import {
-  holdDataDirKeys,
-  openDataDirKeys,
+  openRunningDataDirKeys,
   releaseDataDirKeys,
   rotateDataKey,
   type DataDirKeys,
@@ -26,25 +25,7 @@ export function openAgentKeys(
   options: { dataDir: string; masterKeyFile: string | undefined; keyRotation: string | undefined },
   components: { clock: Clock; logger: Logger },
 ): DataDirKeys {
-  const keys = openDataDirKeys({
-    dataDir: options.dataDir,
-    masterKeyFile: options.masterKeyFile,
-    environment: process.env,
-    nowMs: components.clock.nowMs(),
-    secretFileNames: agentSecretFileNames,
-    create: true,
-  });
-  holdDataDirKeys(options.dataDir);
-  const policy = options.keyRotation ?? keyRotationDefault;
-  keyRotationIntervalMs(policy);
-  keys.keyring.setRotationPolicy(policy);
-  if (keys.warning !== undefined) components.logger.warn({}, keys.warning);
-  if (keys.migrated.length > 0)
-    components.logger.info(
-      { files: keys.migrated },
-      "sealed secret files an earlier edgeward left in plaintext",
-    );
-  return keys;
+  return openRunningDataDirKeys({ ...options, secretFileNames: agentSecretFileNames }, components);
 }
 
 /** Rotates the agent's data key when due, at start and on the clock. */

@@ -169,6 +169,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         logDir: join(options.dataDir, "logs"),
       },
       send: (message) => link.channel?.send(message) ?? false,
+      serverCa: () => credentials.ca,
       peers: {
         sign: peerSecurity.sign,
         authorize: (request, bodySha256Header) => authorizePeer(request, bodySha256Header),

@@ -1,6 +1,7 @@
 // The server's application service: registration, heartbeats and node queries, shared by the
 // HTTP routes and the agents' persistent channel so both behave the same.
 
+import { createHash } from "node:crypto";
 import type { ServerPeerRequests } from "./peer-requests.ts";
 import type { ServerFirewall } from "./server-firewall.ts";
 import type { NodeMetrics, NodeView, RegisterRequest, RegisterResponse } from "../api/contract.ts";
@@ -38,6 +39,8 @@ export interface ControlPlaneComponents {
   peers?: ServerPeerRequests;
   /** The agents' firewalls: the rules pushed to each agent, and the denials they report. */
   firewall?: ServerFirewall;
+  /** A node's key enrolled with a join token (SPKI DER, base64), for its ledger entries. */
+  enrolledKeyOf?: (nodeId: string) => string | undefined;
 }
 
 /** Registered nodes at most; registration beyond it is refused with 507. */
@@ -78,13 +81,21 @@ export class ControlPlane {
     await directory.register(request, declared, clock.nowMs());
     detection.register(request.nodeId, request.agentUrl !== undefined);
     if (existing === undefined || request.incarnation !== existing.incarnation) {
+      const enrolledKey = this.components.enrolledKeyOf?.(request.nodeId);
       this.components.ledger?.record({
         kind: "enrolment",
         atMs: Math.round(clock.nowMs()),
         data: {
           node: request.nodeId,
           incarnation: request.incarnation,
-          method: "register",
+          ...(enrolledKey === undefined
+            ? { method: "register" }
+            : {
+                method: "join-token",
+                publicKeyDigest: createHash("sha256")
+                  .update(Buffer.from(enrolledKey, "base64"))
+                  .digest("hex"),
+              }),
           ...(request.agentUrl === undefined ? {} : { agentUrl: request.agentUrl }),
         },
       });

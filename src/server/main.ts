@@ -244,6 +244,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     backups,
     ledger,
     peers: peerRequests,
+    enrolledKeyOf: (nodeId) => tokens.enrolledKeyOf(nodeId),
     firewall,
   });
   if (!securityOptions.enforce)

@@ -95,6 +95,8 @@ describe("secrets and logs", () => {
       logger: createProcessLogger("edgeward-server", "trace", capture),
       store: new MemoryStore(),
       security: { tls: true, enforce: true },
+      // REGIONAL: the server's blob API, over https with the fleet CA the agent pinned.
+      blobDir: join(root, "regional"),
       backup: {
         tiers: { edgeCluster: { dataShards: 1, parityShards: 1 }, regional: {} },
         policies: [
@@ -102,7 +104,10 @@ describe("secrets and logs", () => {
             name: "plant_data",
             dataTypes: ["configuration"],
             sources: { configuration: { type: "configuration" } },
-            levels: [{ level: "EDGE_LOCAL", intervalSeconds: 300, retentionDays: 7 }],
+            levels: [
+              { level: "EDGE_LOCAL", intervalSeconds: 300, retentionDays: 7 },
+              { level: "REGIONAL", intervalSeconds: 3_600, retentionDays: 30 },
+            ],
             encryptionRequired: true,
           },
         ],
@@ -173,6 +178,10 @@ describe("secrets and logs", () => {
       node: "edge-a",
     });
     expect(before.results[0]?.ok, before.results[0]?.message ?? "").toBe(true);
+    expect(before.results[0]?.levels.map((level) => [level.level, level.outcome])).toEqual([
+      ["EDGE_LOCAL", "backup"],
+      ["REGIONAL", "copy"],
+    ]);
     const oldPasswords = readFileSync(join(serverDir, "backup.key"));
 
     const rotations = server.rotateKeys();

@@ -176,6 +176,8 @@ describe("authentication", () => {
     expect(expired.json()).toMatchObject({ error: "credential_expired" });
 
     const revoked = await userToken(server, "viewer");
+    // Used once (its signature is then remembered), so the revocation must beat the cache.
+    expect((await get(revoked.token)).statusCode).toBe(200);
     const revocation = await call(server, server.adminToken, {
       method: "POST",
       url: "/v1/tokens/revoke",

@@ -9,8 +9,7 @@ import { ledgerKeyFileName } from "../runtime/ledger/ledger-key.ts";
 import { adminTokenFileName } from "../runtime/security/admin-token-file.ts";
 import { tlsSecretFileNames } from "../runtime/security/certificate-authority.ts";
 import {
-  holdDataDirKeys,
-  openDataDirKeys,
+  openRunningDataDirKeys,
   releaseDataDirKeys,
   rotateDataKey,
   type DataDirKeys,
@@ -35,25 +34,7 @@ export function openServerKeys(
   options: { dataDir: string; masterKeyFile: string | undefined; keyRotation: string | undefined },
   components: { clock: Clock; logger: Logger },
 ): DataDirKeys {
-  const keys = openDataDirKeys({
-    dataDir: options.dataDir,
-    masterKeyFile: options.masterKeyFile,
-    environment: process.env,
-    nowMs: components.clock.nowMs(),
-    secretFileNames: serverSecretFileNames,
-    create: true,
-  });
-  holdDataDirKeys(options.dataDir);
-  const policy = options.keyRotation ?? keyRotationDefault;
-  keyRotationIntervalMs(policy);
-  keys.keyring.setRotationPolicy(policy);
-  if (keys.warning !== undefined) components.logger.warn({}, keys.warning);
-  if (keys.migrated.length > 0)
-    components.logger.info(
-      { files: keys.migrated },
-      "sealed secret files an earlier edgeward left in plaintext",
-    );
-  return keys;
+  return openRunningDataDirKeys({ ...options, secretFileNames: serverSecretFileNames }, components);
 }
 
 /**

@@ -62,11 +62,16 @@ describe("a local industrial fleet", () => {
       dir,
       "--json",
     );
-    const kinds = (JSON.parse(stdout) as { entries: { kind: string }[] }).entries.map(
-      (entry) => entry.kind,
-    );
+    const entries = (JSON.parse(stdout) as { entries: { kind: string; encoded: string }[] })
+      .entries;
+    const kinds = entries.map((entry) => entry.kind);
     expect(kinds.filter((kind) => kind === "config.changed")).toHaveLength(1);
-    expect(kinds.filter((kind) => kind === "enrolment").length).toBeGreaterThanOrEqual(5);
+    const enrolments = entries
+      .filter((entry) => entry.kind === "enrolment")
+      .map((entry) => (JSON.parse(entry.encoded) as { data: Record<string, unknown> }).data);
+    expect(enrolments.length).toBeGreaterThanOrEqual(5);
+    for (const enrolment of enrolments)
+      expect(enrolment).toMatchObject({ method: "join-token", publicKeyDigest: /^[0-9a-f]{64}$/ });
     expect(kinds).toContain("token.issued");
     const text = (await edgeward("audit", "log", "--dir", dir)).stdout;
     expect(text).toMatch(/config\.changed +\{"digest":"[0-9a-f]{64}","what":"fleet-spec"\}/);

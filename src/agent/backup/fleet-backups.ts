@@ -145,6 +145,8 @@ export interface FleetBackupsComponents {
   logger: Logger;
   services: BackedUpServices;
   send: (message: AgentServiceMessage) => boolean;
+  /** The pinned fleet CA (PEM) once known: the REGIONAL tier is the server's https blob API. */
+  serverCa?: () => string | undefined;
   /**
    * Signed peer requests (ADR 0006): signs this node's blob API requests and checks its peers'.
    * Absent: unsigned requests, and every client may use this node's shard API (tests only).
@@ -336,6 +338,7 @@ export class FleetBackups {
   #context(): TierContext {
     if (this.#targets === undefined)
       throw new Error("the server has not sent the backup targets yet");
+    const serverCaPem = this.#components.serverCa?.();
     return {
       nodeId: this.#options.nodeId,
       dataDir: this.#options.dataDir,
@@ -344,6 +347,7 @@ export class FleetBackups {
       requestTimeoutMs: this.#options.requestTimeoutMs,
       logger: this.#components.logger,
       ...(this.#components.peers === undefined ? {} : { signRequest: this.#components.peers.sign }),
+      ...(serverCaPem === undefined ? {} : { serverCaPem }),
     };
   }
 

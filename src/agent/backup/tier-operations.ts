@@ -49,6 +49,8 @@ export interface TierContext {
   requestTimeoutMs: number;
   /** Where re-wrapped repository keys are reported. */
   logger?: Logger;
+  /** The pinned fleet CA (PEM): the server's REGIONAL blob API speaks https with it. */
+  serverCaPem?: string;
   /** Signature headers for blob API requests (ADR 0006, "Peer requests"); absent: unsigned. */
   signRequest?: (request: {
     /** The holder's node id (EDGE_CLUSTER), or `serverPeerReceiver` (REGIONAL). */
@@ -85,6 +87,7 @@ export function storeOf(
       baseUrl,
       requestTimeoutMs: context.requestTimeoutMs,
       retryCountMax: 1,
+      caCertificatePem: context.serverCaPem,
       ...(context.signRequest === undefined
         ? {}
         : {

@@ -204,7 +204,7 @@ export function registerRepoCommands(program: Command): void {
     .option("--force", "read every file again, ignoring the parent snapshot")
     .option(
       "--workers <count>",
-      "threads that chunk, hash, compress and encrypt (0: none)",
+      "threads that chunk, hash, compress and encrypt, this one included (0 or 1: this one alone)",
       positiveInteger,
       defaultWorkerCount,
     )

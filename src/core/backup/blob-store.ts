@@ -35,6 +35,7 @@ export interface BlobStore {
  * it arrives, so large blobs never sit in memory; others may buffer it.
  */
 export interface PendingBlob {
+  /** The caller may reuse `data` once this resolves: stores copy what they keep. */
   append(data: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** Stores everything appended under `name`, atomically and durably, as `put` does. */
   commit(name: string): Promise<void>;

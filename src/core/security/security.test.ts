@@ -109,6 +109,7 @@ describe("token claims", () => {
   };
   const expectation = {
     audience: "edgeward",
+    issuer: "edgeward-server",
     kinds: ["user", "node"] as const,
     nowMs,
     skewMs: 30_000,
@@ -128,6 +129,7 @@ describe("token claims", () => {
     ["fractional exp", { ...valid, exp: nowS + 0.5 }, "malformed"],
     ["exp before iat", { ...valid, iat: nowS, nbf: nowS, exp: nowS - 1_000 }, "expired"],
     ["other audience", { ...valid, aud: "grafana" }, "wrong_audience"],
+    ["other issuer", { ...valid, iss: "someone-else" }, "wrong_issuer"],
     ["join token used as a credential", { ...valid, kind: "join" }, "wrong_kind"],
     ["expired beyond the skew", { ...valid, exp: nowS - 31 }, "expired"],
     ["not yet valid beyond the skew", { ...valid, nbf: nowS + 31 }, "not_yet_valid"],

@@ -27,6 +27,8 @@ export interface TokenClaims {
 
 export interface ClaimsExpectation {
   readonly audience: string;
+  /** The issuer every accepted token names (RFC 8725 §3.8): this fleet's server. */
+  readonly issuer: string;
   readonly kinds: readonly TokenKind[];
   readonly nowMs: number;
   /** Clock difference tolerated between issuer and verifier. */
@@ -34,7 +36,13 @@ export interface ClaimsExpectation {
 }
 
 export type ClaimsRejection =
-  "malformed" | "wrong_audience" | "wrong_kind" | "expired" | "not_yet_valid" | "issued_in_future";
+  | "malformed"
+  | "wrong_audience"
+  | "wrong_issuer"
+  | "wrong_kind"
+  | "expired"
+  | "not_yet_valid"
+  | "issued_in_future";
 
 export type ClaimsCheck =
   | { readonly ok: true; readonly claims: TokenClaims }
@@ -73,6 +81,7 @@ export function checkClaims(payload: unknown, expected: ClaimsExpectation): Clai
   if (caFingerprint !== undefined && !isShortString(caFingerprint))
     return reject("malformed", "caFingerprint must be a short string");
   if (aud !== expected.audience) return reject("wrong_audience", "token is for another audience");
+  if (iss !== expected.issuer) return reject("wrong_issuer", "token was issued by someone else");
   if (!expected.kinds.includes(kind as TokenKind))
     return reject("wrong_kind", `a ${String(kind)} token cannot be used here`);
   const nowMs = expected.nowMs;

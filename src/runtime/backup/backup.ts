@@ -39,7 +39,12 @@ export interface BackupOptions {
   hostname?: string;
   /** Parent snapshot id; undefined picks the newest of the same host and paths, null none. */
   parentSnapshotId?: string | null;
-  /** Threads that chunk, hash, compress and encrypt; 0 does it on the calling thread. */
+  /**
+   * Threads that chunk, hash, compress and encrypt, the calling thread among them: N starts
+   * N - 1 worker threads and saves files on the calling thread too (a worker thread costs
+   * ~30 MiB of memory, its own V8 heap and buffers; the calling thread, which packs and
+   * writes, has time to spare for it). 0 or 1: the calling thread alone.
+   */
   workerCount?: number;
   onProgress?: (progress: BackupProgress) => void;
   onWarning?: (message: string) => void;
@@ -138,15 +143,22 @@ export async function backup(
       durationMs: 0,
     };
     const workerCount = options.workerCount ?? 0;
-    const workerScript = workerCount > 0 ? chunkWorkerScript() : undefined;
+    const workerScript = workerCount > 1 ? chunkWorkerScript() : undefined;
     // Savers start with the first file that must be read: a backup with nothing new to read
     // (the common incremental case) never pays for starting worker threads.
     const savers: ContentSaver[] = [];
     const idleSavers: ContentSaver[] = [];
     const startSavers = (): void => {
       if (workerScript !== undefined) {
-        for (let index = 0; index < workerCount; index++)
+        for (let index = 0; index < workerCount - 1; index++)
           savers.push(new WorkerContentSaver(repository, workerScript));
+        savers.push(
+          new InlineContentSaver(
+            repository.keys,
+            repository.chunkerParameters,
+            repository.createCompressor(),
+          ),
+        );
       } else {
         for (let index = 0; index < inlineSaverCount; index++)
           savers.push(
@@ -161,7 +173,7 @@ export async function backup(
       idleSavers.push(
         ...savers.flatMap((saver) =>
           Array.from(
-            { length: workerScript !== undefined ? filesInFlightPerWorker : 1 },
+            { length: saver instanceof WorkerContentSaver ? filesInFlightPerWorker : 1 },
             () => saver,
           ),
         ),
@@ -212,8 +224,9 @@ export async function backup(
     // slot before reading a file, so a tree of any size is read with bounded memory (walking
     // every directory at once had all small files read and sealed in memory together).
     const filesInFlightMax =
-      (workerScript !== undefined ? workerCount * filesInFlightPerWorker : inlineSaverCount) +
-      smallFilesInFlightMax;
+      (workerScript !== undefined
+        ? (workerCount - 1) * filesInFlightPerWorker + 1
+        : inlineSaverCount) + smallFilesInFlightMax;
     let filesInFlight = 0;
     const slotWaiters: Array<() => void> = [];
     let walkFailure: Error | undefined;

@@ -31,11 +31,36 @@ function collect(): Collect | null {
   return collector;
 }
 
+/** Below this a buffer is left to the collector as it is; detaching costs more than it saves. */
+const detachBytesMin = 64 * 1024;
+
 /** Counts the bytes of buffers that became garbage and collects after every `bytesMax`. */
 export class GarbageBudget {
   private bytes = 0;
 
   constructor(private readonly bytesMax: number) {}
+
+  /**
+   * For buffers that may have lived through a collection (queued, then written): a
+   * surviving buffer is promoted to the old generation, which V8 collects only after ~64 MiB
+   * of external memory, so a scavenge would not free it. Each buffer that owns its memory is
+   * detached here: its bytes move to a new, unreferenced ArrayBuffer that the next scavenge
+   * frees. The caller must not touch the buffers again.
+   */
+  release(buffers: readonly Uint8Array[]): void {
+    let bytes = 0;
+    for (const buffer of buffers) {
+      bytes += buffer.byteLength;
+      if (
+        buffer.byteLength >= detachBytesMin &&
+        buffer.byteOffset === 0 &&
+        buffer.byteLength === buffer.buffer.byteLength &&
+        buffer.buffer instanceof ArrayBuffer
+      )
+        structuredClone(buffer.buffer, { transfer: [buffer.buffer] });
+    }
+    this.add(bytes);
+  }
 
   add(bytes: number): void {
     this.bytes += bytes;

@@ -40,6 +40,8 @@ export interface HttpBlobStoreOptions {
   /** Pages one list() may read: a bound on a server that never stops paginating. */
   listPagesMax: number;
   connectionsMax: number;
+  /** For https: trust only this CA (PEM), e.g. the fleet CA of the server's blob API. */
+  caCertificatePem: string | undefined;
 }
 
 export const httpBlobStoreDefaults = {
@@ -52,6 +54,7 @@ export const httpBlobStoreDefaults = {
   pendingBufferBytesMax: 4 * 1024 * 1024,
   listPagesMax: 10_000,
   connectionsMax: 8,
+  caCertificatePem: undefined,
 } as const;
 
 const retryableNetworkCodes = new Set([
@@ -90,7 +93,12 @@ export class HttpBlobStore implements BlobStore {
     const agentOptions = { keepAlive: true, maxSockets: this.options.connectionsMax };
     this.agent =
       this.base.protocol === "https:"
-        ? new https.Agent(agentOptions)
+        ? new https.Agent({
+            ...agentOptions,
+            ...(this.options.caCertificatePem === undefined
+              ? {}
+              : { ca: this.options.caCertificatePem }),
+          })
         : new http.Agent(agentOptions);
     this.location = `${this.base.origin}${blobApiPathPrefix}`;
   }

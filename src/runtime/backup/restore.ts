@@ -41,10 +41,17 @@ export interface RestoreResult {
   bytesRestored: number;
 }
 
-/** Files written at once: overlaps one file's disk writes with another's decryption. */
-const filesInFlightMax = 4;
-/** Decrypted bytes (garbage once written) between collections of the young generation. */
-const garbageBytesMax = 16 * 1024 * 1024;
+/**
+ * Files written at once: overlaps one file's pack reads with another's decryption. Two, not
+ * four: each needs a read window, and four cost 10 MiB more peak RSS for no clear gain on a
+ * 2-core machine (measured under load: 104 against 114 MiB).
+ */
+const filesInFlightMax = 2;
+/**
+ * Decrypted bytes (garbage once written) between collections of the young generation: 4 MiB
+ * rather than 16 took 12 MiB off a restore's peak RSS at the same CPU time.
+ */
+const garbageBytesMax = 4 * 1024 * 1024;
 
 type PlannedEntry = { node: TreeNode; targetPath: string };
 

@@ -3,6 +3,9 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { keyRotationDefault, keyRotationIntervalMs } from "../../core/security/key-rotation.ts";
+import type { Clock } from "../../ports/clock.ts";
+import type { Logger } from "../../ports/logger.ts";
 import { Keyring, KeyringError, keyringFileName } from "./keyring.ts";
 import { resolveRootKey, rootKeyWarning, type RootKey } from "./root-key.ts";
 import { SecretFiles } from "./secret-files.ts";
@@ -66,6 +69,41 @@ export function openDataDirKeys(options: DataDirKeysOptions): DataDirKeys {
   const files = new SecretFiles(options.dataDir, keyring);
   const migrated = options.create ? files.migrate(options.secretFileNames) : [];
   return { rootKey, keyring, files, warning: rootKeyWarning(rootKey), migrated };
+}
+
+/**
+ * Opens (or makes) the keyring of a server or agent that is starting: seals the plaintext files
+ * an earlier version left, holds the data dir, sets the rotation policy and logs where the
+ * root key is.
+ */
+export function openRunningDataDirKeys(
+  options: {
+    dataDir: string;
+    masterKeyFile: string | undefined;
+    keyRotation: string | undefined;
+    secretFileNames: readonly string[];
+  },
+  components: { clock: Clock; logger: Logger },
+): DataDirKeys {
+  const keys = openDataDirKeys({
+    dataDir: options.dataDir,
+    masterKeyFile: options.masterKeyFile,
+    environment: process.env,
+    nowMs: components.clock.nowMs(),
+    secretFileNames: options.secretFileNames,
+    create: true,
+  });
+  holdDataDirKeys(options.dataDir);
+  const policy = options.keyRotation ?? keyRotationDefault;
+  keyRotationIntervalMs(policy);
+  keys.keyring.setRotationPolicy(policy);
+  if (keys.warning !== undefined) components.logger.warn({}, keys.warning);
+  if (keys.migrated.length > 0)
+    components.logger.info(
+      { files: keys.migrated },
+      "sealed secret files an earlier edgeward left in plaintext",
+    );
+  return keys;
 }
 
 /** A new data key version; every secret file among `names` is re-sealed with it. */
