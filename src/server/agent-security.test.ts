@@ -2,30 +2,30 @@
 // firewall rules it pushes each agent (and the denials they report), revocation closing live
 // sessions at once, and a quarantined node's key leaving every other agent's list.
 
-import { openDataDirKeys } from "../runtime/security/data-dir-keys.ts";
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import type { FleetEvent } from "../api/contract.ts";
 import type { FirewallRulesMessage } from "../api/service-messages.ts";
 import { firewallRulesFileName } from "../agent/agent-firewall.ts";
-import { startAgent, type RunningAgent } from "../agent/main.ts";
 import { peerIdentitiesFileName } from "../agent/peer-security.ts";
-import { detectorOptionsFor } from "../core/membership/detector-options.ts";
 import { securitySchema, type SecuritySpec } from "../core/spec/security-schema.ts";
 import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
-import { MemoryStore } from "../runtime/store/memory-store.ts";
 import { messageText } from "../runtime/websocket-text.ts";
 import { systemClock } from "../runtime/system-clock.ts";
+import {
+  rawGet,
+  sealedFile,
+  startTestFleet,
+  waitFor,
+  type Cleanups,
+} from "./fleet-test-support.ts";
 import { credentialRevokedClose } from "./live-sessions.ts";
-import { startServer, type RunningServer } from "./main.ts";
+import type { RunningServer } from "./main.ts";
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -34,77 +34,14 @@ const logger = pino({
   level: process.env["DEBUG_AGENT_SECURITY_TEST"] === undefined ? "silent" : "info",
 });
 
-/** Polls `condition` every 20 ms for at most 20 s. */
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadlineMs = Date.now() + 20_000;
-  while (!(await condition())) {
-    if (Date.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function rawGet(url: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(url, { method: "GET", headers, agent: false }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
-    outgoing.on("error", reject);
-    outgoing.end();
-  });
-}
-
-async function secureServer(root: string, spec?: SecuritySpec): Promise<RunningServer> {
-  const server = await startServer({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: join(root, "server"),
-    detection: detectorOptionsFor("lan", { startupGraceMs: 0 }),
-    logger,
-    store: new MemoryStore(),
-    security: { tls: false, enforce: true, ...(spec === undefined ? {} : { spec }) },
-  });
-  cleanups.push(() => server.close());
-  return server;
-}
-
-function scratch(): string {
-  const root = mkdtempSync(join(tmpdir(), "edgeward-agent-security-"));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  return root;
-}
-
 async function secureFleet(nodeIds: readonly string[], spec?: SecuritySpec) {
-  const root = scratch();
-  const server = await secureServer(root, spec);
-  const admin = { authorization: `Bearer ${server.adminToken}` };
-  const agents = new Map<string, RunningAgent & { dataDir: string }>();
-  for (const nodeId of nodeIds) {
-    const dataDir = join(root, nodeId);
-    mkdirSync(dataDir, { recursive: true });
-    const joined = await server.app.inject({
-      method: "POST",
-      url: "/v1/tokens/join",
-      headers: admin,
-      payload: { nodeId },
-    });
-    expect(joined.statusCode, joined.body).toBe(200);
-    const agent = await startAgent({
-      nodeId,
-      serverUrl: server.url,
-      dataDir,
-      listenHost: "127.0.0.1",
-      listenPort: 0,
-      logger,
-      joinToken: joined.json<{ token: string }>().token,
-    });
-    agents.set(nodeId, { ...agent, dataDir });
-    cleanups.push(() => agent.stop(false));
-  }
-  const { links } = server.plane.components;
-  await waitFor(() => nodeIds.every((nodeId) => links.connected(nodeId)), "agents to connect");
-  const events: FleetEvent[] = [];
-  cleanups.push(server.plane.components.events.subscribe((event) => events.push(event)));
+  const { server, admin, agents, events } = await startTestFleet({
+    prefix: "agent-security",
+    nodeIds,
+    logger,
+    cleanups,
+    server: { security: { tls: false, enforce: true, ...(spec === undefined ? {} : { spec }) } },
+  });
   const agent = (nodeId: string) => {
     const found = agents.get(nodeId);
     if (found === undefined) throw new Error(`no agent ${nodeId}`);
@@ -121,17 +58,6 @@ async function secureFleet(nodeIds: readonly string[], spec?: SecuritySpec) {
       systemClock,
     )({ receiver, method: "GET", pathAndQuery });
   return { server, admin, agent, events, signedBy };
-}
-
-/** A secret file of an agent's data dir, opened with its keyring (the root key beside it). */
-function sealedFile(dataDir: string, name: string): string | undefined {
-  return openDataDirKeys({
-    dataDir,
-    environment: {},
-    nowMs: Date.now(),
-    secretFileNames: [],
-    create: false,
-  }).files.readText(name);
 }
 
 function cachedFile<Value>(path: string): Value | undefined {
@@ -259,7 +185,7 @@ describe("revocation closes live sessions", () => {
   }
 
   it("closes a node's channel with 4401 when its token or its subject is revoked", async () => {
-    const server = await secureServer(scratch());
+    const { server } = await secureFleet([]);
     const admin = { authorization: `Bearer ${server.adminToken}` };
     const one = await enrolledChannel(server, "edge-1");
     const two = await enrolledChannel(server, "edge-2");
@@ -293,7 +219,7 @@ describe("revocation closes live sessions", () => {
   });
 
   it("closes a quarantined node's channel at once", async () => {
-    const server = await secureServer(scratch());
+    const { server } = await secureFleet([]);
     const node = await enrolledChannel(server, "edge-q");
     const principal = { kind: "node", subject: "edge-q", roles: ["node"] } as const;
     for (const activity of ["replay", "bad_signature", "impersonation"] as const)

@@ -4,27 +4,27 @@
 // are refused and become security events.
 
 import { createPrivateKey, generateKeyPairSync } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import type { BackupRunResponse, FleetEvent } from "../api/contract.ts";
-import { startAgent, type RunningAgent } from "../agent/main.ts";
+import type { BackupRunResponse } from "../api/contract.ts";
 import { peerIdentitiesFileName } from "../agent/peer-security.ts";
 import { backupScheduleDefaults } from "../core/backup/fleet-schedule.ts";
-import { detectorOptionsFor } from "../core/membership/detector-options.ts";
 import type { BackupSpec } from "../core/spec/backup-schema.ts";
 import { testingRepositoryOptions } from "../runtime/backup/testing.ts";
-import { openDataDirKeys } from "../runtime/security/data-dir-keys.ts";
 import { serverPeerReceiver } from "../core/security/peer-request.ts";
 import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
-import { MemoryStore } from "../runtime/store/memory-store.ts";
 import { systemClock } from "../runtime/system-clock.ts";
-import { startServer, type RunningServer } from "./main.ts";
+import {
+  rawGet,
+  sealedFile,
+  startTestFleet,
+  waitFor,
+  type Cleanups,
+} from "./fleet-test-support.ts";
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -48,83 +48,21 @@ const backupSpec: BackupSpec = {
   ],
 };
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadlineMs = Date.now() + 20_000;
-  while (!(await condition())) {
-    if (Date.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** A GET with exactly these headers, from `localAddress` (another loopback address: another client). */
-function rawGet(
-  url: string,
-  headers: Record<string, string> = {},
-  localAddress = "127.0.0.1",
-): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const outgoing = httpRequest(url, { method: "GET", headers, localAddress }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    });
-    outgoing.on("error", reject);
-    outgoing.end();
-  });
-}
-
-async function secureFleet(nodeIds: readonly string[]) {
-  const root = mkdtempSync(join(tmpdir(), "edgeward-peer-requests-"));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const server: RunningServer = await startServer({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: join(root, "server"),
-    detection: detectorOptionsFor("lan", { startupGraceMs: 0 }),
+const secureFleet = (nodeIds: readonly string[]) =>
+  startTestFleet({
+    prefix: "peer-requests",
+    nodeIds,
     logger,
-    store: new MemoryStore(),
-    security: { tls: false, enforce: true },
-    backup: backupSpec,
-    blobDir: join(root, "regional"),
-  });
-  cleanups.push(() => server.close());
-  const admin = { authorization: `Bearer ${server.adminToken}` };
-  const agents = new Map<string, RunningAgent & { dataDir: string }>();
-  for (const nodeId of nodeIds) {
-    const dataDir = join(root, nodeId);
-    mkdirSync(dataDir, { recursive: true });
-    const join_ = await server.app.inject({
-      method: "POST",
-      url: "/v1/tokens/join",
-      headers: admin,
-      payload: { nodeId },
-    });
-    expect(join_.statusCode, join_.body).toBe(200);
-    const agent = await startAgent({
-      nodeId,
-      serverUrl: server.url,
-      dataDir,
-      listenHost: "127.0.0.1",
-      listenPort: 0,
-      logger,
-      joinToken: join_.json<{ token: string }>().token,
+    cleanups,
+    server: { backup: backupSpec },
+    regionalBlobDir: true,
+    agent: {
       backups: {
         schedule: { ...backupScheduleDefaults, jitterMsMax: 0, tickIntervalMs: 3_600_000 },
         repositoryOptions: testingRepositoryOptions,
       },
-    });
-    agents.set(nodeId, { ...agent, dataDir });
-    cleanups.push(() => agent.stop(false));
-  }
-  const { links } = server.plane.components;
-  await waitFor(() => nodeIds.every((nodeId) => links.connected(nodeId)), "agents to connect");
-  const events: FleetEvent[] = [];
-  cleanups.push(server.plane.components.events.subscribe((event) => events.push(event)));
-  return { root, server, agents, admin, events };
-}
-
-/** An agent's sealed secret files, opened with the root key beside its data. */
-const agentSecrets = (dataDir: string) =>
-  openDataDirKeys({ dataDir, environment: {}, nowMs: 0, secretFileNames: [], create: false }).files;
+    },
+  });
 
 describe("signed peer requests in a secure fleet", () => {
   it("pushes and caches the fleet's keys, backs up over signed requests, refuses the rest", async () => {
@@ -136,9 +74,7 @@ describe("signed peer requests in a secure fleet", () => {
       const cache = join(agent.dataDir, peerIdentitiesFileName);
       await waitFor(() => {
         if (!existsSync(cache)) return false;
-        const cached = JSON.parse(
-          agentSecrets(agent.dataDir).readText(peerIdentitiesFileName) ?? "{}",
-        ) as {
+        const cached = JSON.parse(sealedFile(agent.dataDir, peerIdentitiesFileName) ?? "{}") as {
           required: boolean;
           keys: Record<string, string>;
         };
@@ -206,7 +142,7 @@ describe("signed peer requests in a secure fleet", () => {
     expect(await rawGet(`${server.url}${listing}`, forged)).toBe(403);
     const edgeA = agents.get("edge-a");
     if (edgeA === undefined) throw new Error("no edge-a");
-    const edgeAKey = createPrivateKey(agentSecrets(edgeA.dataDir).readText("node.key") ?? "");
+    const edgeAKey = createPrivateKey(sealedFile(edgeA.dataDir, "node.key") ?? "");
     const genuine = createPeerRequestSigner(
       "edge-a",
       edgeAKey,

@@ -3,8 +3,7 @@
 // catalogue lists it, a snapshot is restored on another node, and the cluster copy still
 // restores after one holder (m = 1) is gone.
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pino from "pino";
@@ -15,15 +14,12 @@ import type {
   BackupRunResponse,
   BackupVerifyResponse,
 } from "../../api/contract.ts";
-import { startAgent, type RunningAgent } from "../../agent/main.ts";
 import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
-import { detectorOptionsFor } from "../../core/membership/detector-options.ts";
 import type { BackupSpec } from "../../core/spec/backup-schema.ts";
-import { MemoryStore } from "../../runtime/store/memory-store.ts";
 import { testingRepositoryOptions } from "../../runtime/backup/testing.ts";
-import { startServer, type RunningServer } from "../main.ts";
+import { startTestFleet, type Cleanups } from "../fleet-test-support.ts";
 
-const cleanups: (() => Promise<void> | void)[] = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -50,14 +46,6 @@ const backupSpec: BackupSpec = {
   ],
 };
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadlineMs = Date.now() + 20_000;
-  while (!(await condition())) {
-    if (Date.now() > deadlineMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 function writeLedger(path: string, rows: number): void {
   const database = new Database(path);
   database.pragma("journal_mode = WAL");
@@ -80,43 +68,22 @@ function countRows(path: string): number {
 }
 
 async function fleet(nodeIds: readonly string[]) {
-  const root = mkdtempSync(join(tmpdir(), "edgeward-fleet-backups-"));
-  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
-  const server: RunningServer = await startServer({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: join(root, "server"),
-    detection: detectorOptionsFor("lan", { startupGraceMs: 0 }),
+  const { root, server, agents } = await startTestFleet({
+    prefix: "fleet-backups",
+    nodeIds,
     logger,
-    store: new MemoryStore(),
-    security: { tls: false, enforce: false },
-    backup: backupSpec,
-    blobDir: join(root, "regional"),
-  });
-  cleanups.push(() => server.close());
-  const agents = new Map<string, RunningAgent>();
-  for (const nodeId of nodeIds) {
-    const dataDir = join(root, nodeId);
-    mkdirSync(dataDir, { recursive: true });
-    writeLedger(join(dataDir, "ledger.db"), nodeId.length * 100);
-    const agent = await startAgent({
-      nodeId,
-      serverUrl: server.url,
-      dataDir,
-      listenHost: "127.0.0.1",
-      listenPort: 0,
-      logger,
+    cleanups,
+    server: { security: { tls: false, enforce: false }, backup: backupSpec },
+    regionalBlobDir: true,
+    agent: {
       backups: {
         // Only on demand in this test: the first scheduled run is an hour away.
         schedule: { ...backupScheduleDefaults, jitterMsMax: 0, tickIntervalMs: 3_600_000 },
         repositoryOptions: testingRepositoryOptions,
       },
-    });
-    agents.set(nodeId, agent);
-    cleanups.push(() => agent.stop(false));
-  }
-  const { links } = server.plane.components;
-  await waitFor(() => nodeIds.every((nodeId) => links.connected(nodeId)), "agents to connect");
+    },
+    prepareNode: (nodeId, dataDir) => writeLedger(join(dataDir, "ledger.db"), nodeId.length * 100),
+  });
   const call = async <Body>(method: "GET" | "POST", url: string, payload?: object) => {
     const response = await server.app.inject({
       method,
