@@ -338,7 +338,7 @@ describe("ServerLedger", () => {
     ]);
   });
 
-  it("records a completed backup with its root tree id as the digest", () => {
+  it("records a completed backup with its root tree id as the digest", async () => {
     const ledger = openLedger(tempDir());
     const treeId = "ab".repeat(32);
     ledger.recordFleetEvent({
@@ -360,6 +360,8 @@ describe("ServerLedger", () => {
       services: {},
       encrypted: true,
     });
+    expect(ledger.store.size).toBe(0);
+    await Promise.resolve(); // the batch's transaction runs a microtask later
     expect(ledger.store.findByDigest(treeId)).toBe(0);
     expect(JSON.parse(ledger.store.entry(0)!.encoded)).toMatchObject({
       kind: "backup",
@@ -367,7 +369,7 @@ describe("ServerLedger", () => {
     });
   });
 
-  it("records security events from the event stream and ignores other events", () => {
+  it("records security events and firewall denials, batched, and ignores other events", async () => {
     const ledger = openLedger(tempDir());
     ledger.recordFleetEvent({ id: 1, type: "node.removed", node: "edge-1", atMs: 5 });
     ledger.recordFleetEvent({
@@ -379,7 +381,23 @@ describe("ServerLedger", () => {
       activity: "replay",
       details: "a renewal proof was replayed",
     });
-    expect(ledger.store.size).toBe(1);
+    ledger.recordFleetEvent({
+      id: 3,
+      type: "firewall.denied",
+      node: "edge-2",
+      source: "ip:10.0.0.9",
+      atMs: 8,
+      severity: "medium",
+      details: "connection to the agent API denied",
+      count: 4,
+    });
+    expect(ledger.store.size).toBe(0);
+    await Promise.resolve(); // the batch's transaction runs a microtask later
+    expect(ledger.store.size).toBe(2);
+    expect(JSON.parse(ledger.store.entry(1)!.encoded)).toMatchObject({
+      kind: "security.event",
+      data: { type: "firewall.denied", details: { node: "edge-2", count: 4 } },
+    });
     expect(JSON.parse(ledger.store.entry(0)!.encoded)).toMatchObject({
       kind: "security.event",
       data: { type: "replay", source: "ip:10.0.0.9", severity: "high", eventAtMs: 7 },
