@@ -2,27 +2,19 @@
 // data up to the REGIONAL tier (a blob server on loopback), node b restores the newest restore
 // point into the service's data dir there and reports its age.
 
-import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type {
   AgentServiceMessage,
   BackupPolicyDefinition,
   BackupSnapshotReport,
-  BackupTargets,
 } from "../../api/service-messages.ts";
 import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
 import { silentLogger } from "../../ports/logger.ts";
-import {
-  allowEveryRequest,
-  createBlobStoreHttpHandler,
-} from "../../runtime/backup/blob-store-http-handler.ts";
-import { DirectoryBlobStore } from "../../runtime/backup/directory-blob-store.ts";
 import { testingRepositoryOptions, withTemporaryDirectory } from "../../runtime/backup/testing.ts";
 import { systemClock } from "../../runtime/system-clock.ts";
+import { regionalTargets, startRegionalBlobServer } from "./backup-test-support.ts";
 import { FleetBackups } from "./fleet-backups.ts";
 
 const policy: BackupPolicyDefinition = {
@@ -65,22 +57,8 @@ function node(nodeId: string, dataDir: string, running: string[], sent: AgentSer
 describe("FleetBackups", () => {
   it("restores a service's newest backup on the failover target and reports its age", async () => {
     await withTemporaryDirectory(async (directory) => {
-      const blobServer = createServer(
-        createBlobStoreHttpHandler(new DirectoryBlobStore(join(directory, "regional")), {
-          authorize: allowEveryRequest,
-        }),
-      );
-      blobServer.listen(0, "127.0.0.1");
-      await once(blobServer, "listening");
-      const { port } = blobServer.address() as AddressInfo;
-      const targets: BackupTargets = {
-        password: "fleet key for the test",
-        peers: {},
-        clusterDataShards: 2,
-        clusterParityShards: 2,
-        regionalUrl: `http://127.0.0.1:${port}`,
-        cloud: null,
-      };
+      const regionalApi = await startRegionalBlobServer(directory);
+      const targets = regionalTargets(regionalApi.url);
       try {
         const primaryDir = join(directory, "a");
         const serviceDir = join(primaryDir, "services", "monitoring");
@@ -147,8 +125,7 @@ describe("FleetBackups", () => {
         );
         await target.close();
       } finally {
-        blobServer.closeAllConnections();
-        blobServer.close();
+        regionalApi.close();
       }
     });
   });

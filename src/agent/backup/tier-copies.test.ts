@@ -3,10 +3,7 @@
 // restores the copied snapshot from REGIONAL. An operator's run does the same, also into a
 // REGIONAL repository with a key ring of its own.
 
-import { once } from "node:events";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type {
@@ -15,15 +12,10 @@ import type {
   BackupLevelName,
   BackupPolicyDefinition,
   BackupSnapshotReport,
-  BackupTargets,
 } from "../../api/service-messages.ts";
 import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
 import type { CancelTimer, Clock } from "../../ports/clock.ts";
 import { silentLogger } from "../../ports/logger.ts";
-import {
-  allowEveryRequest,
-  createBlobStoreHttpHandler,
-} from "../../runtime/backup/blob-store-http-handler.ts";
 import { DirectoryBlobStore } from "../../runtime/backup/directory-blob-store.ts";
 import { initRepository, openRepository } from "../../runtime/backup/repository.ts";
 import {
@@ -31,6 +23,7 @@ import {
   testingRepositoryOptions,
   withTemporaryDirectory,
 } from "../../runtime/backup/testing.ts";
+import { offlineUrl, regionalTargets, startRegionalBlobServer } from "./backup-test-support.ts";
 import { FleetBackups } from "./fleet-backups.ts";
 
 /** Time moves only when the test says; the scheduler's tick runs when the test fires it. */
@@ -98,27 +91,8 @@ describe("fleet backups with tier copies", () => {
   it("backs up once, copies to an offline tier when it is back, and the copy restores", async () => {
     await withTemporaryDirectory(async (directory) => {
       // A port nothing listens on: REGIONAL is offline.
-      const closed = createServer();
-      closed.listen(0, "127.0.0.1");
-      await once(closed, "listening");
-      const closedPort = (closed.address() as AddressInfo).port;
-      closed.close();
-      const blobServer = createServer(
-        createBlobStoreHttpHandler(new DirectoryBlobStore(join(directory, "regional")), {
-          authorize: allowEveryRequest,
-        }),
-      );
-      blobServer.listen(0, "127.0.0.1");
-      await once(blobServer, "listening");
-      const { port } = blobServer.address() as AddressInfo;
-      const targets = (regionalPort: number): BackupTargets => ({
-        password: "fleet key for the test",
-        peers: {},
-        clusterDataShards: 2,
-        clusterParityShards: 2,
-        regionalUrl: `http://127.0.0.1:${regionalPort}`,
-        cloud: null,
-      });
+      const closedUrl = await offlineUrl();
+      const regionalApi = await startRegionalBlobServer(directory);
       try {
         const dataDir = join(directory, "a");
         const serviceDir = join(dataDir, "services", "monitoring");
@@ -131,7 +105,7 @@ describe("fleet backups with tier copies", () => {
         await agent.handle({
           type: "backup-policies",
           policies: [policy],
-          targets: targets(closedPort),
+          targets: regionalTargets(closedUrl),
           restorePoints: {},
         });
         agent.start();
@@ -147,7 +121,7 @@ describe("fleet backups with tier copies", () => {
         await agent.handle({
           type: "backup-policies",
           policies: [policy],
-          targets: targets(port),
+          targets: regionalTargets(regionalApi.url),
           restorePoints: {},
         });
         clock.nowMsValue += 60_000;
@@ -175,7 +149,7 @@ describe("fleet backups with tier copies", () => {
         await other.handle({
           type: "backup-policies",
           policies: [policy],
-          targets: targets(port),
+          targets: regionalTargets(regionalApi.url),
           restorePoints: {
             monitoring: [
               {
@@ -195,30 +169,15 @@ describe("fleet backups with tier copies", () => {
         ).toBe(content);
         await other.close();
       } finally {
-        blobServer.closeAllConnections();
-        blobServer.close();
+        regionalApi.close();
       }
     });
   });
 
   it("an operator's run backs up once and copies, also into a tier with its own key ring", async () => {
     await withTemporaryDirectory(async (directory) => {
-      const blobServer = createServer(
-        createBlobStoreHttpHandler(new DirectoryBlobStore(join(directory, "regional")), {
-          authorize: allowEveryRequest,
-        }),
-      );
-      blobServer.listen(0, "127.0.0.1");
-      await once(blobServer, "listening");
-      const { port } = blobServer.address() as AddressInfo;
-      const targets: BackupTargets = {
-        password: "fleet key for the test",
-        peers: {},
-        clusterDataShards: 2,
-        clusterParityShards: 2,
-        regionalUrl: `http://127.0.0.1:${port}`,
-        cloud: null,
-      };
+      const regionalApi = await startRegionalBlobServer(directory);
+      const targets = regionalTargets(regionalApi.url);
       try {
         // REGIONAL of node a was created before copies existed: a key ring of its own.
         const regionalStore = new DirectoryBlobStore(join(directory, "regional", "nodes", "a"));
@@ -323,19 +282,14 @@ describe("fleet backups with tier copies", () => {
         );
         await other.close();
       } finally {
-        blobServer.closeAllConnections();
-        blobServer.close();
+        regionalApi.close();
       }
     });
   });
 
   it("an operator's run with a tier offline copies to it later", async () => {
     await withTemporaryDirectory(async (directory) => {
-      const closed = createServer();
-      closed.listen(0, "127.0.0.1");
-      await once(closed, "listening");
-      const closedPort = (closed.address() as AddressInfo).port;
-      closed.close();
+      const closedUrl = await offlineUrl();
       const dataDir = join(directory, "a");
       mkdirSync(join(dataDir, "services", "monitoring"), { recursive: true });
       writeFileSync(join(dataDir, "services", "monitoring", "metrics.jsonl"), "x\n");
@@ -345,14 +299,7 @@ describe("fleet backups with tier copies", () => {
       await agent.handle({
         type: "backup-policies",
         policies: [policy],
-        targets: {
-          password: "fleet key for the test",
-          peers: {},
-          clusterDataShards: 2,
-          clusterParityShards: 2,
-          regionalUrl: `http://127.0.0.1:${closedPort}`,
-          cloud: null,
-        },
+        targets: regionalTargets(closedUrl),
         restorePoints: {},
       });
       await agent.handle({
