@@ -4,12 +4,11 @@
 import { testSecretFiles } from "../runtime/security/testing.ts";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { Agent, get, type Server } from "node:http";
 import { connect, type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { FirewallDeniedMessage } from "../api/service-messages.ts";
 import type { FirewallRule } from "../core/security/firewall.ts";
 import { silentLogger } from "../ports/logger.ts";
@@ -25,17 +24,9 @@ import {
   pullServiceData,
 } from "./data-transfer/data-transfer-http.ts";
 import { PeerSecurity } from "./peer-security.ts";
+import { testResources } from "./agent-test-support.ts";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function scratch(): string {
-  const directory = mkdtempSync(join(tmpdir(), "edgeward-firewall-"));
-  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
+const { cleanups, scratch } = testResources("firewall");
 
 const noEvents = { handleEvent: () => {} };
 

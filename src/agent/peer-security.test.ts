@@ -1,11 +1,8 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer, request as httpRequest, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer, request as httpRequest } from "node:http";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PeerRequestRejectedMessage } from "../api/service-messages.ts";
 import type { Clock } from "../ports/clock.ts";
 import { silentLogger } from "../ports/logger.ts";
@@ -24,27 +21,9 @@ import {
   pullServiceData,
 } from "./data-transfer/data-transfer-http.ts";
 import { peerIdentitiesFileName, PeerSecurity } from "./peer-security.ts";
+import { testResources } from "./agent-test-support.ts";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function scratch(): string {
-  const directory = mkdtempSync(join(tmpdir(), "edgeward-peer-"));
-  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
-
-async function listen(server: Server): Promise<string> {
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const { cleanups, scratch, listen } = testResources("peer");
 
 interface Node {
   nodeId: string;

@@ -1,10 +1,7 @@
-import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../ports/logger.ts";
 import { requestJson } from "../../runtime/http-json.ts";
 import { createArchiveStream, DataArchiveError } from "./data-archive.ts";
@@ -14,27 +11,9 @@ import {
   pullServiceData,
   type DataTransferHandlerComponents,
 } from "./data-transfer-http.ts";
+import { testResources } from "../agent-test-support.ts";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-function scratch(): string {
-  const directory = mkdtempSync(join(tmpdir(), "edgeward-data-transfer-"));
-  cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
-
-async function listen(server: Server): Promise<string> {
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const { scratch, listen } = testResources("data-transfer");
 
 interface TestAgent {
   url: string;
