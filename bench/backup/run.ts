@@ -1,7 +1,16 @@
 // Backup benchmark: edgeward against restic and borg (from Debian) on one generated dataset,
 // side by side in one run. Writes bench/results/backup.json and prints a table.
 //
-//   npx tsx bench/backup/run.ts [--seed N] [--keep]
+//   npx tsx bench/backup/run.ts [--seed N] [--rounds N] [--only edgeward,restic] [--keep]
+//
+// The initial backup and the full restore, the phases where the machine's noise is as large
+// as the difference between the tools, run `--rounds` times (default 3) with the tools in a
+// rotating order; the table gives the median, and the JSON every sample. Before each measured
+// command the page cache is flushed (`sync`), so no tool pays for another's writeback, and no
+// restored tree is deleted until the end: on ext4 without a journal (this machine's disk) a
+// file created soon after many were deleted costs up to 10x more to create (the allocator
+// skips recently freed inodes), which used to fall on whichever tool restored after another's
+// restore had been removed.
 //
 // Needs `restic`, `borg` and `/usr/bin/time` on the PATH (apt-get install restic borgbackup
 // time). The dataset (≥ 1 GiB: logs, JSON, incompressible binaries, a SQLite database and
@@ -19,6 +28,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const argumentsGiven = process.argv.slice(2);
 const seed = Number(argumentsGiven[argumentsGiven.indexOf("--seed") + 1] ?? 1) || 1;
 const keepWorkDirectory = argumentsGiven.includes("--keep");
+const rounds = Math.max(
+  1,
+  Number(argumentsGiven[argumentsGiven.indexOf("--rounds") + 1] ?? 3) || 3,
+);
 const workDirectory = join(tmpdir(), "edgeward-bench-backup");
 const datasetDirectory = join(workDirectory, `dataset-${seed}`);
 const password = "benchmark password, not secret";
@@ -279,13 +292,43 @@ function measure(
   });
 }
 
+/** A phase measured over several rounds: median time and CPU, the largest peak RSS. */
+interface RepeatedMeasurement extends Measurement {
+  samples: Measurement[];
+}
+
 interface ToolResult {
-  initialBackup: Measurement;
-  incrementalBackup: Measurement;
-  noChangeBackup: Measurement;
-  restore: Measurement;
+  initialBackup: RepeatedMeasurement;
+  incrementalBackup: RepeatedMeasurement;
+  noChangeBackup: RepeatedMeasurement;
+  restore: RepeatedMeasurement;
   repositoryBytes: number;
   peakRssBytes: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+function summarise(samples: Measurement[]): RepeatedMeasurement {
+  return {
+    seconds: median(samples.map((sample) => sample.seconds)),
+    cpuSeconds: median(samples.map((sample) => sample.cpuSeconds)),
+    peakRssBytes: Math.max(...samples.map((sample) => sample.peakRssBytes)),
+    samples,
+  };
+}
+
+/** How long ext4 treats a freed inode as recently deleted (30 s, 35 s while its block is dirty). */
+const recentlyDeletedMs = 36_000;
+
+/** Writes the page cache out, so the next measured command starts without others' writeback. */
+function flushPageCache(): void {
+  execFileSync("sync");
 }
 
 interface Tool {
@@ -310,7 +353,9 @@ async function main(): Promise<void> {
   await mkdir(workDirectory, { recursive: true });
   await generateDataset();
   const run = join(workDirectory, "run");
+  const leftOver = existsSync(run);
   await rm(run, { recursive: true, force: true });
+  const deletedAtMs = performance.now();
   await mkdir(run, { recursive: true });
   const passwordFile = join(run, "password");
   await writeFile(passwordFile, password);
@@ -319,6 +364,15 @@ async function main(): Promise<void> {
   execFileSync("cp", ["-a", join(datasetDirectory, "data"), source]);
   const datasetBytes = await directoryBytes(source);
   const datasetFiles = (await listFiles(source)).length;
+  flushPageCache();
+  // The inodes a left-over run freed count as recently deleted for 30 s (see the top).
+  const settleMs = leftOver ? recentlyDeletedMs - (performance.now() - deletedAtMs) : 0;
+  if (settleMs > 0) {
+    process.stderr.write(
+      `waiting ${(settleMs / 1000).toFixed(0)} s for the last run's deletion to settle…\n`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+  }
 
   const bundle = buildEdgeward();
   const edgewardEnvironment = { EDGEWARD_PASSWORD_FILE: passwordFile };
@@ -390,64 +444,82 @@ async function main(): Promise<void> {
     : undefined;
   const selected = tools.filter((tool) => onlyTools === undefined || onlyTools.includes(tool.name));
 
-  const partial = new Map<string, Partial<ToolResult>>(selected.map((tool) => [tool.name, {}]));
-  const repositoryOf = (tool: Tool) => join(run, `repository-${tool.name}`);
+  type Phase = "initialBackup" | "incrementalBackup" | "noChangeBackup" | "restore";
+  const samples = new Map<string, Record<Phase, Measurement[]>>(
+    selected.map((tool) => [
+      tool.name,
+      { initialBackup: [], incrementalBackup: [], noChangeBackup: [], restore: [] },
+    ]),
+  );
+  /** Runs `work` for every tool, `roundCount` times, the first tool of a round rotating. */
   const phase = async (
     label: string,
-    work: (tool: Tool) => Promise<Measurement>,
-    key: "initialBackup" | "incrementalBackup" | "noChangeBackup" | "restore",
+    key: Phase,
+    roundCount: number,
+    work: (tool: Tool, round: number) => Promise<Measurement>,
   ) => {
-    for (const tool of selected) {
-      process.stderr.write(`${label}: ${tool.name}… `);
-      const measurement = await work(tool);
-      (partial.get(tool.name) as Partial<ToolResult>)[key] = measurement;
-      process.stderr.write(
-        `${measurement.seconds.toFixed(1)} s, ${measurement.cpuSeconds.toFixed(1)} s CPU, ${(measurement.peakRssBytes / mebibyte).toFixed(0)} MiB peak RSS\n`,
-      );
+    for (let round = 0; round < roundCount; round++) {
+      const order = selected.map((_, index) => selected[(index + round) % selected.length] as Tool);
+      for (const tool of order) {
+        process.stderr.write(
+          `${label}${roundCount > 1 ? ` ${round + 1}/${roundCount}` : ""}: ${tool.name}… `,
+        );
+        const measurement = await work(tool, round);
+        samples.get(tool.name)?.[key].push(measurement);
+        process.stderr.write(
+          `${measurement.seconds.toFixed(1)} s, ${measurement.cpuSeconds.toFixed(1)} s CPU, ${(measurement.peakRssBytes / mebibyte).toFixed(0)} MiB peak RSS\n`,
+        );
+      }
     }
   };
-  for (const tool of selected) await tool.init(repositoryOf(tool));
-  await phase(
-    "initial backup",
-    (tool) => tool.backup(repositoryOf(tool), source, 1),
-    "initialBackup",
-  );
+  // Each round of the initial backup starts from an empty repository; the last round's
+  // repositories go on to the incremental and no-change backups and the restores.
+  const repositoryOf = (tool: Tool, round = rounds - 1) =>
+    join(run, `repository-${tool.name}-${round}`);
+  await phase("initial backup", "initialBackup", rounds, async (tool, round) => {
+    await tool.init(repositoryOf(tool, round));
+    flushPageCache();
+    const measurement = await tool.backup(repositoryOf(tool, round), source, 1);
+    if (round < rounds - 1) await rm(repositoryOf(tool, round), { recursive: true, force: true });
+    return measurement;
+  });
   const changedFiles = await changeFivePercent(source);
   process.stderr.write(`changed ${changedFiles} of ${datasetFiles} files\n`);
-  await phase(
-    "incremental backup",
-    (tool) => tool.backup(repositoryOf(tool), source, 2),
-    "incrementalBackup",
-  );
-  await phase(
-    "no-change backup",
-    (tool) => tool.backup(repositoryOf(tool), source, 3),
-    "noChangeBackup",
-  );
-  await phase(
-    "full restore",
-    async (tool) => {
-      const target = join(run, `restore-${tool.name}`);
-      const measurement = await tool.restore(repositoryOf(tool), target);
-      if (tool.name === "edgeward") {
-        // A fast wrong restore is worth nothing: compare every byte with the source.
-        execFileSync("diff", [
-          "-r",
-          "--no-dereference",
-          source,
-          join(target, relative(dirname(source), source)),
-        ]);
-      }
-      await rm(target, { recursive: true, force: true });
-      return measurement;
-    },
-    "restore",
-  );
+  await phase("incremental backup", "incrementalBackup", 1, (tool) => {
+    flushPageCache();
+    return tool.backup(repositoryOf(tool), source, 2);
+  });
+  await phase("no-change backup", "noChangeBackup", 1, (tool) => {
+    flushPageCache();
+    return tool.backup(repositoryOf(tool), source, 3);
+  });
+  await phase("full restore", "restore", rounds, async (tool, round) => {
+    const target = join(run, `restore-${tool.name}-${round}`);
+    flushPageCache();
+    const measurement = await tool.restore(repositoryOf(tool), target);
+    if (tool.name === "edgeward" && round === 0) {
+      // A fast wrong restore is worth nothing: compare every byte with the source.
+      execFileSync("diff", [
+        "-r",
+        "--no-dereference",
+        source,
+        join(target, relative(dirname(source), source)),
+      ]);
+    }
+    return measurement;
+  });
 
   const results: Record<string, ToolResult> = {};
   for (const tool of selected) {
-    const result = partial.get(tool.name) as ToolResult;
-    result.repositoryBytes = await directoryBytes(repositoryOf(tool));
+    const measured = samples.get(tool.name) as Record<Phase, Measurement[]>;
+    const result: ToolResult = {
+      initialBackup: summarise(measured.initialBackup),
+      incrementalBackup: summarise(measured.incrementalBackup),
+      noChangeBackup: summarise(measured.noChangeBackup),
+      restore: summarise(measured.restore),
+      repositoryBytes: await directoryBytes(repositoryOf(tool)),
+      peakRssBytes: 0,
+    };
     result.peakRssBytes = Math.max(
       result.initialBackup.peakRssBytes,
       result.incrementalBackup.peakRssBytes,
@@ -483,6 +555,7 @@ async function main(): Promise<void> {
     },
     versions: Object.fromEntries(selected.map((tool) => [tool.name, tool.version])),
     dataset: { seed, bytes: datasetBytes, files: datasetFiles, changedFiles, layout },
+    method: `initial backup and full restore: ${rounds} rounds, tools in rotating order, median time and CPU, largest peak RSS; incremental and no-change: one run each; sync before every measured command; restored trees kept until the end`,
     settings: {
       edgeward:
         "defaults (zstd 3, 512 KiB/1 MiB/8 MiB chunks, 16 MiB packs, --workers = cores: the main thread and cores - 1 worker threads), run through bin/edgeward",
@@ -506,8 +579,12 @@ function markdownTable(
   const names = Object.keys(results);
   const row = (label: string, value: (result: ToolResult) => string) =>
     `| ${label} | ${names.map((name) => value(results[name] as ToolResult)).join(" | ")} |`;
-  const seconds = (measurement: Measurement) =>
-    `${measurement.seconds.toFixed(1)} s (${measurement.cpuSeconds.toFixed(1)} s CPU)`;
+  const seconds = (measurement: RepeatedMeasurement) =>
+    `${measurement.seconds.toFixed(1)} s (${measurement.cpuSeconds.toFixed(1)} s CPU)${
+      measurement.samples.length > 1
+        ? ` [${measurement.samples.map((sample) => sample.seconds.toFixed(1)).join(", ")}]`
+        : ""
+    }`;
   return [
     `Dataset: ${(dataset.bytes / mebibyte / 1024).toFixed(2)} GiB in ${dataset.files} files; incremental after changing ${dataset.changedFiles} files.`,
     "",
