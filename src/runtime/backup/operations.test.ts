@@ -64,6 +64,10 @@ describe("incremental backup", () => {
     await withTemporaryDirectory(async (directory) => {
       const source = join(directory, "source");
       await writeFiles(source, 10, 10);
+      // Files below the smallest chunk, after the large ones: they go to idle workers.
+      await mkdir(join(source, "small"));
+      for (let index = 0; index < 40; index++)
+        await writeFile(join(source, "small", `${index}.txt`), noise(50 + index * 40, 500 + index));
       const store = new DirectoryBlobStore(join(directory, "repository"));
       await initTestingRepository(store);
       const threaded = await backup(await open(store), {
