@@ -10,9 +10,9 @@
 // restored tree is deleted until the end: on ext4 without a journal (this machine's disk) a
 // file created soon after many were deleted costs up to 10x more to create (the allocator
 // skips recently freed inodes), which used to fall on whichever tool restored after another's
-// restore had been removed. Repositories are kept until the end too (the disk is mounted with
-// `discard`), and the dataset is read into the page cache before each backup (borg drops what
-// it reads from the cache).
+// restore had been removed. Repositories are kept until the end too, so that no deletion's
+// work (the disk is also mounted with `discard`) falls inside a measurement, and the dataset
+// is read into the page cache before each backup (borg drops what it reads from the cache).
 //
 // Needs `restic`, `borg` and `/usr/bin/time` on the PATH (apt-get install restic borgbackup
 // time). The dataset (≥ 1 GiB: logs, JSON, incompressible binaries, a SQLite database and
@@ -331,7 +331,7 @@ const recentlyDeletedMs = 36_000;
 /**
  * Reads every file of `directory` so that it is in the page cache. borg reads its sources with
  * `posix_fadvise(DONTNEED)`, which drops them from the cache: the tool after it read the
- * dataset from disk (12.9–13.9 s against 8.4–8.6 s in one run) unless the cache is refilled.
+ * dataset from disk (10.5–13.9 s against 8.4–8.6 s in one run) unless the cache is refilled.
  */
 function warmPageCache(directory: string): void {
   execFileSync("sh", [
