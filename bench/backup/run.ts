@@ -572,7 +572,7 @@ async function main(): Promise<void> {
     },
     versions: Object.fromEntries(selected.map((tool) => [tool.name, tool.version])),
     dataset: { seed, bytes: datasetBytes, files: datasetFiles, changedFiles, layout },
-    method: `initial backup and full restore: ${rounds} rounds, tools in rotating order, median time and CPU, largest peak RSS; incremental and no-change: one run each; sync before every measured command; restored trees kept until the end`,
+    method: `initial backup and full restore: ${rounds} rounds, tools in rotating order, median time and CPU, largest peak RSS; incremental and no-change: one run each; the dataset read into the page cache before each backup; sync before every measured command; repositories and restored trees kept until the end`,
     settings: {
       edgeward:
         "defaults (zstd 3, 512 KiB/1 MiB/8 MiB chunks, 16 MiB packs, --workers = cores: the main thread and cores - 1 worker threads), run through bin/edgeward",
