@@ -11,6 +11,7 @@ import type {
 } from "../api/service-messages.ts";
 import {
   passesInOpenFleet,
+  peerRejections,
   statusOfPeerRejection,
   type PeerVerdict,
 } from "../core/security/peer-request.ts";
@@ -50,15 +51,10 @@ export class PeerSecurity {
   readonly #verifier: PeerVerifier;
   #identities: CachedIdentities;
   /** Refused requests since start, by reason (also reported to the server). */
-  readonly rejections: Record<PeerRejectionReason, number> = {
-    unsigned: 0,
-    malformed: 0,
-    "unknown-node": 0,
-    "bad-signature": 0,
-    "wrong-receiver": 0,
-    stale: 0,
-    replayed: 0,
-  };
+  readonly rejections = Object.fromEntries(peerRejections.map((reason) => [reason, 0])) as Record<
+    PeerRejectionReason,
+    number
+  >;
 
   /**
    * `requiredUntilTold`: whether signatures are required before the server has said (no cache

@@ -2,6 +2,7 @@
 // validates every one at the edge before it reaches the failover runtime.
 
 import { z } from "zod";
+import { peerRejections } from "../core/security/peer-request.ts";
 import {
   backupResultEntriesMax,
   commandMessageCharactersMax,
@@ -147,15 +148,7 @@ const atMsSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const agentSecurityMessageSchema = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("peer-request-rejected"),
-    reason: z.enum([
-      "unsigned",
-      "malformed",
-      "unknown-node",
-      "bad-signature",
-      "wrong-receiver",
-      "stale",
-      "replayed",
-    ]),
+    reason: z.enum(peerRejections),
     claimedNodeId: z.string().min(1).max(253).nullable(),
     remoteAddress: z.string().max(64),
     path: z.string().max(512),

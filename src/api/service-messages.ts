@@ -6,6 +6,7 @@
 // of memory).
 
 import type { FirewallRule } from "../core/security/firewall.ts";
+import type { PeerRejection } from "../core/security/peer-request.ts";
 
 /** How the agent checks a service (the spec's healthCheck, with its defaults applied). */
 export type HealthCheckDefinition =
@@ -344,14 +345,7 @@ export type FirewallRulesMessage = { type: "firewall-rules"; rules: FirewallRule
 
 export type ServerSecurityMessage = PeerIdentitiesMessage | FirewallRulesMessage;
 
-export type PeerRejectionReason =
-  | "unsigned"
-  | "malformed"
-  | "unknown-node"
-  | "bad-signature"
-  | "wrong-receiver"
-  | "stale"
-  | "replayed";
+export type PeerRejectionReason = PeerRejection;
 
 /** An agent refused a peer request, or its firewall denied a connection or request. */
 export type AgentSecurityMessage = PeerRequestRejectedMessage | FirewallDeniedMessage;

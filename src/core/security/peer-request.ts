@@ -59,14 +59,18 @@ export function canonicalPeerRequest(parts: PeerRequestParts): string {
   ].join("\n");
 }
 
-export type PeerRejection =
-  | "unsigned"
-  | "malformed"
-  | "unknown-node"
-  | "bad-signature"
-  | "wrong-receiver"
-  | "stale"
-  | "replayed";
+/** Why a peer request is refused; the order is the order in which they are checked. */
+export const peerRejections = [
+  "unsigned",
+  "malformed",
+  "unknown-node",
+  "bad-signature",
+  "wrong-receiver",
+  "stale",
+  "replayed",
+] as const;
+
+export type PeerRejection = (typeof peerRejections)[number];
 
 export type PeerVerdict =
   | { readonly ok: true; readonly nodeId: string }
