@@ -2,7 +2,7 @@
 // copies behind PeerSecurity, and service proxies. A fake channel collects the reports.
 
 import { testSecretFiles } from "../runtime/security/testing.ts";
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { Agent, get, type Server } from "node:http";
@@ -24,29 +24,14 @@ import {
   pullServiceData,
 } from "./data-transfer/data-transfer-http.ts";
 import { PeerSecurity } from "./peer-security.ts";
-import { testResources } from "./agent-test-support.ts";
+import { testNodeKeys, testResources, type TestNodeKeys } from "./agent-test-support.ts";
 
 const { cleanups, scratch } = testResources("firewall");
 
 const noEvents = { handleEvent: () => {} };
 
-interface Node {
-  nodeId: string;
-  privateKey: KeyObject;
-  publicKey: string;
-}
-
-function node(nodeId: string): Node {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  return {
-    nodeId,
-    privateKey,
-    publicKey: publicKey.export({ type: "spki", format: "der" }).toString("base64"),
-  };
-}
-
-const alpha = node("alpha");
-const beta = node("beta");
+const alpha = testNodeKeys("alpha");
+const beta = testNodeKeys("beta");
 
 function firewallOn(dataDir: string, options: { reportsPerWindowMax?: number } = {}) {
   const clock = new VirtualClock(1_000_000);
@@ -129,7 +114,7 @@ function probe(url: string, agent: Agent | false = false): Promise<number> {
   });
 }
 
-function pullAs(url: string, signer: Node) {
+function pullAs(url: string, signer: TestNodeKeys) {
   return pullServiceData({
     fromUrl: url,
     fromNode: "self",

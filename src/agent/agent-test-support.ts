@@ -1,6 +1,8 @@
-// Helpers shared by the agent's socket tests: temporary directories and loopback servers that
-// are removed and closed after each test (call `testResources` once, at the top of the file).
+// Helpers shared by tests that open sockets or start servers and agents: temporary directories,
+// loopback servers and anything else registered in `cleanups`, removed and closed after each
+// test (call `testResources` once, at the top of the file), and nodes' signing keys.
 
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { once } from "node:events";
 import type { Server } from "node:http";
@@ -39,5 +41,21 @@ export function testResources(prefix: string): TestResources {
       });
       return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     },
+  };
+}
+
+/** A node's Ed25519 key pair, the public key as the server hands it out (SPKI DER, base64). */
+export interface TestNodeKeys {
+  nodeId: string;
+  privateKey: KeyObject;
+  publicKey: string;
+}
+
+export function testNodeKeys(nodeId: string): TestNodeKeys {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  return {
+    nodeId,
+    privateKey,
+    publicKey: publicKey.export({ type: "spki", format: "der" }).toString("base64"),
   };
 }

@@ -1,4 +1,3 @@
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import { join } from "node:path";
@@ -21,36 +20,24 @@ import {
   pullServiceData,
 } from "./data-transfer/data-transfer-http.ts";
 import { peerIdentitiesFileName, PeerSecurity } from "./peer-security.ts";
-import { testResources } from "./agent-test-support.ts";
+import { testNodeKeys, testResources, type TestNodeKeys } from "./agent-test-support.ts";
 
 const { cleanups, scratch, listen } = testResources("peer");
-
-interface Node {
-  nodeId: string;
-  privateKey: KeyObject;
-  publicKey: string;
-}
-
-function node(nodeId: string): Node {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  return {
-    nodeId,
-    privateKey,
-    publicKey: publicKey.export({ type: "spki", format: "der" }).toString("base64"),
-  };
-}
 
 const offsetClock = (offsetMs: number): Clock => ({
   nowMs: () => Date.now() + offsetMs,
   schedule: (delayMs, callback) => systemClock.schedule(delayMs, callback),
 });
 
-const alpha = node("alpha");
-const beta = node("beta");
-const mallory = node("mallory"); // not enrolled
+const alpha = testNodeKeys("alpha");
+const beta = testNodeKeys("beta");
+const mallory = testNodeKeys("mallory"); // not enrolled
 
 /** An agent serving the data route and its shard API behind PeerSecurity. */
-async function startAgent(self: Node, options: { required: boolean; enrolled: Node[] }) {
+async function startAgent(
+  self: TestNodeKeys,
+  options: { required: boolean; enrolled: TestNodeKeys[] },
+) {
   const dataDir = scratch();
   const servicesDir = join(dataDir, "services");
   const reports: PeerRequestRejectedMessage[] = [];
@@ -93,7 +80,7 @@ async function startAgent(self: Node, options: { required: boolean; enrolled: No
 
 function pull(
   fromUrl: string,
-  signer: Node | undefined,
+  signer: TestNodeKeys | undefined,
   clock: Clock = systemClock,
   fromNode = "alpha",
 ) {
@@ -204,7 +191,7 @@ describe("signed peer requests between agents", () => {
   });
 
   it("refuses at agent B a request signed for agent A (a replay across receivers)", async () => {
-    const gamma = node("gamma");
+    const gamma = testNodeKeys("gamma");
     const enrolled = [alpha, beta, gamma];
     const a = await startAgent(alpha, { required: true, enrolled });
     const b = await startAgent(gamma, { required: true, enrolled });

@@ -6,7 +6,8 @@ import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { testResources } from "../agent/agent-test-support.ts";
 import { WebSocket } from "ws";
 import type { FirewallRulesMessage } from "../api/service-messages.ts";
 import { firewallRulesFileName } from "../agent/agent-firewall.ts";
@@ -15,20 +16,11 @@ import { securitySchema, type SecuritySpec } from "../core/spec/security-schema.
 import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
 import { messageText } from "../runtime/websocket-text.ts";
 import { systemClock } from "../runtime/system-clock.ts";
-import {
-  rawGet,
-  sealedFile,
-  startTestFleet,
-  waitFor,
-  type Cleanups,
-} from "./fleet-test-support.ts";
+import { rawGet, sealedFile, startTestFleet, waitFor } from "./fleet-test-support.ts";
 import { credentialRevokedClose } from "./live-sessions.ts";
 import type { RunningServer } from "./main.ts";
 
-const cleanups: Cleanups = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { cleanups } = testResources("agent-security");
 
 const logger = pino({
   level: process.env["DEBUG_AGENT_SECURITY_TEST"] === undefined ? "silent" : "info",

@@ -9,12 +9,11 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { FleetEvent } from "../api/contract.ts";
 import { startAgent, type AgentOptions, type RunningAgent } from "../agent/main.ts";
+import type { TestResources } from "../agent/agent-test-support.ts";
 import { detectorOptionsFor } from "../core/membership/detector-options.ts";
 import { openDataDirKeys } from "../runtime/security/data-dir-keys.ts";
 import { MemoryStore } from "../runtime/store/memory-store.ts";
 import { startServer, type RunningServer, type ServerOptions } from "./main.ts";
-
-export type Cleanups = (() => Promise<void> | void)[];
 
 /** Polls `condition` every 20 ms; rejects after `timeoutMs` naming what it waited for. */
 export async function waitFor(
@@ -67,7 +66,7 @@ export interface TestFleetOptions {
   /** The server's logger (pino, as `edgeward server` makes it); agents log through it too. */
   logger: Logger;
   /** Run in reverse order after the test: the fleet stops and its directory goes. */
-  cleanups: Cleanups;
+  cleanups: TestResources["cleanups"];
   /** Server options beyond the defaults (loopback, port 0, `lan`, memory store, no TLS, credentials enforced). */
   server?: Partial<ServerOptions>;
   /** Serve the REGIONAL blob API from `<root>/regional` (`--blob-dir`). */

@@ -7,7 +7,8 @@ import { createPrivateKey, generateKeyPairSync } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { testResources } from "../agent/agent-test-support.ts";
 import type { BackupRunResponse } from "../api/contract.ts";
 import { peerIdentitiesFileName } from "../agent/peer-security.ts";
 import { backupScheduleDefaults } from "../core/backup/fleet-schedule.ts";
@@ -16,18 +17,9 @@ import { testingRepositoryOptions } from "../runtime/backup/testing.ts";
 import { serverPeerReceiver } from "../core/security/peer-request.ts";
 import { createPeerRequestSigner } from "../runtime/security/peer-signing.ts";
 import { systemClock } from "../runtime/system-clock.ts";
-import {
-  rawGet,
-  sealedFile,
-  startTestFleet,
-  waitFor,
-  type Cleanups,
-} from "./fleet-test-support.ts";
+import { rawGet, sealedFile, startTestFleet, waitFor } from "./fleet-test-support.ts";
 
-const cleanups: Cleanups = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { cleanups } = testResources("peer-requests");
 
 const logger = pino({ level: process.env["DEBUG_PEER_TEST"] === undefined ? "silent" : "info" });
 

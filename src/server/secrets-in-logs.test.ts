@@ -6,7 +6,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { testResources } from "../agent/agent-test-support.ts";
 import type {
   BackupListResponse,
   BackupRestoreResponse,
@@ -29,10 +30,7 @@ import { systemClock } from "../runtime/system-clock.ts";
 import { startServer, type RunningServer } from "./main.ts";
 import { serverSecretFileNames } from "./server-keys.ts";
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { cleanups } = testResources("secrets-in-logs");
 
 async function waitFor(condition: () => boolean, what: string): Promise<void> {
   const deadlineMs = Date.now() + 20_000;

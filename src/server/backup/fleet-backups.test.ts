@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pino from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { testResources } from "../../agent/agent-test-support.ts";
 import type {
   BackupListResponse,
   BackupRestoreResponse,
@@ -17,12 +18,9 @@ import type {
 import { backupScheduleDefaults } from "../../core/backup/fleet-schedule.ts";
 import type { BackupSpec } from "../../core/spec/backup-schema.ts";
 import { testingRepositoryOptions } from "../../runtime/backup/testing.ts";
-import { startTestFleet, type Cleanups } from "../fleet-test-support.ts";
+import { startTestFleet } from "../fleet-test-support.ts";
 
-const cleanups: Cleanups = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const { cleanups } = testResources("fleet-backups");
 
 const logger = pino({ level: process.env["DEBUG_BACKUP_TEST"] === undefined ? "silent" : "info" });
 
