@@ -276,6 +276,8 @@ export async function attackServer(
   );
 
   const peerPath = "/v1/blobs?prefix=data%2F";
+  /** The request most peer forgeries sign: a listing of the server's blob API. */
+  const peerGet = { receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath } as const;
   const signerOne = createPeerRequestSigner(nodes.one.nodeId, nodes.one.privateKey, clockAt(0));
   const attackerAsTwo = createPeerRequestSigner(nodes.two.nodeId, attacker.privateKey, clockAt(0));
   const oneAsTwo = createPeerRequestSigner(nodes.two.nodeId, nodes.one.privateKey, clockAt(0));
@@ -296,15 +298,11 @@ export async function attackServer(
   });
   const genuineSigned: Record<string, string>[] = [];
   for (let index = 0; index < 10; index++) {
-    let headers = signerOne({
-      receiver: serverPeerReceiver,
-      method: "GET",
-      pathAndQuery: peerPath,
-    });
+    let headers = signerOne(peerGet);
     let first = await server.request(signedGet(headers));
     for (let attempt = 1; first.statusCode === 429 && attempt < rateLimitedRetriesMax; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      headers = signerOne({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath });
+      headers = signerOne(peerGet);
       first = await server.request(signedGet(headers));
     }
     if (first.statusCode !== 200)
@@ -474,18 +472,12 @@ export async function attackServer(
     {
       category: "peer: signed by another key",
       what: "peer signature",
-      attempt: () =>
-        signedGet(
-          attackerAsTwo({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
-        ),
+      attempt: () => signedGet(attackerAsTwo(peerGet)),
     },
     {
       category: "peer: node A signs as node B",
       what: "peer signature",
-      attempt: () =>
-        signedGet(
-          oneAsTwo({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
-        ),
+      attempt: () => signedGet(oneAsTwo(peerGet)),
     },
     {
       category: "peer: genuine signature, other method or path",
@@ -493,11 +485,7 @@ export async function attackServer(
       attempt: (() => {
         let next = 0;
         return () => {
-          const headers = signerOne({
-            receiver: serverPeerReceiver,
-            method: "GET",
-            pathAndQuery: peerPath,
-          });
+          const headers = signerOne(peerGet);
           return next++ % 2 === 0
             ? { method: "DELETE", path: "/v1/blobs/data/x", headers }
             : signedGet(headers, "/v1/blobs?prefix=");
@@ -552,31 +540,18 @@ export async function attackServer(
       what: "freshness",
       attempt: (() => {
         let next = 0;
-        return () =>
-          signedGet(
-            staleSigners[next++ % staleSigners.length]!({
-              receiver: serverPeerReceiver,
-              method: "GET",
-              pathAndQuery: peerPath,
-            }),
-          );
+        return () => signedGet(staleSigners[next++ % staleSigners.length]!(peerGet));
       })(),
     },
     {
       category: "peer: node never enrolled",
       what: "enrolment",
-      attempt: () =>
-        signedGet(
-          unknownNode({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
-        ),
+      attempt: () => signedGet(unknownNode(peerGet)),
     },
     {
       category: "peer: node whose credentials were revoked",
       what: "revocation",
-      attempt: () =>
-        signedGet(
-          revokedNode({ receiver: serverPeerReceiver, method: "GET", pathAndQuery: peerPath }),
-        ),
+      attempt: () => signedGet(revokedNode(peerGet)),
     },
     {
       category: "peer: unsigned, partial or garbage headers, or a Bearer token",
@@ -584,11 +559,7 @@ export async function attackServer(
       attempt: (() => {
         let next = 0;
         return () => {
-          const genuine = signerOne({
-            receiver: serverPeerReceiver,
-            method: "GET",
-            pathAndQuery: peerPath,
-          });
+          const genuine = signerOne(peerGet);
           const variants: Record<string, string>[] = [
             {},
             { authorization: `Bearer ${admin}` },
