@@ -14,10 +14,12 @@ rmSync(join(root, "dist"), { recursive: true, force: true });
 await build({
   // One entry, with the server, agent and other heavy commands split into chunks loaded on
   // demand, so an agent process never loads fastify.
-  // The backup engine's worker thread is an entry of its own, beside the chunks that load it.
+  // The backup engine's worker threads are entries of their own, beside the chunks that load
+  // them.
   entryPoints: {
     edgeward: join(root, "src/cli/main.ts"),
     "chunks/chunk-worker": join(root, "src/runtime/backup/chunk-worker.ts"),
+    "chunks/restore-worker": join(root, "src/runtime/backup/restore-worker.ts"),
   },
   outdir: join(root, "dist"),
   outExtension: { ".js": ".mjs" },

@@ -295,6 +295,12 @@ export function registerRepoCommands(program: Command): void {
       'restore only these snapshot paths, e.g. /data/db or "/data/*.log"',
     )
     .option("--at <time>", "restore the newest snapshot taken at or before this ISO 8601 time")
+    .option(
+      "--workers <count>",
+      "threads that read, verify and write, this one included (0 or 1: this one alone; more only for a repository in a local directory)",
+      positiveInteger,
+      defaultWorkerCount,
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -304,7 +310,12 @@ export function registerRepoCommands(program: Command): void {
       run(
         async (
           snapshotArgument: string | undefined,
-          flags: RepositoryFlags & { target: string; include?: string[]; at?: string },
+          flags: RepositoryFlags & {
+            target: string;
+            include?: string[];
+            at?: string;
+            workers: number;
+          },
         ) => {
           const repository = await open(flags);
           if ((snapshotArgument === undefined) === (flags.at === undefined))
@@ -318,6 +329,7 @@ export function registerRepoCommands(program: Command): void {
             snapshotId,
             targetDirectory: resolve(flags.target),
             includes: flags.include ?? [],
+            workerCount: flags.workers,
             onProgress: (progress) => bar.update(progress.bytesDone, progress.bytesTotal),
           });
           bar.finish();

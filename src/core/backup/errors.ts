@@ -28,7 +28,7 @@ export class BackupError extends Error {
 export class CorruptObjectError extends BackupError {
   constructor(
     readonly objectName: string,
-    detail: string,
+    readonly detail: string,
   ) {
     super("CORRUPT_OBJECT", `${objectName}: ${detail}`);
   }

@@ -183,11 +183,11 @@ export class MasterIndex {
 }
 
 /**
- * Read-ahead per pack read; small blobs next to each other then cost one read. 2 MiB, not 4:
- * with the spare buffers that halved 16 MiB of a restore's peak RSS, at the same CPU time.
+ * Read-ahead per pack read for tree walks, checks and copies; small blobs next to each other
+ * then cost one read. Restores read through lanes of their own (restore-lane.ts).
  */
 const readWindowBytes = 2 * 1024 * 1024;
-/** Windows kept: one per file being restored at once. */
+/** Windows kept: two, so a reader that alternates between two packs keeps both. */
 const readWindowsMax = 2;
 
 /** A stretch of a pack read ahead; `buffer`, when set, is reused for a later window. */
@@ -215,9 +215,9 @@ export class Repository {
   readonly index = new MasterIndex();
   private readonly readWindows: ReadWindow[] = [];
   /**
-   * Buffers of dropped windows, for the next reads. With several files restored at once,
-   * reads overlap: a window dropped while another was being read used to lose its buffer,
-   * and every read allocated a new one (up to 8 MiB), 50 MiB of a restore's peak RSS.
+   * Buffers of dropped windows, for the next reads. When reads overlap, a window dropped while
+   * another was being read used to lose its buffer, and every read allocated a new one (up to
+   * 8 MiB): 50 MiB of a restore's peak RSS when restores read through here.
    */
   private readonly spareWindowBuffers: Buffer[] = [];
   readonly chunkerParameters: ChunkerParameters;
@@ -309,6 +309,19 @@ export class Repository {
     }));
   }
 
+  /** Where a blob of `type` is, from the index; fails naming the blob if it is not there. */
+  locateBlob(id: string, type: BlobType): BlobLocation {
+    const location = this.index.blobs.get(id);
+    if (location === undefined)
+      throw new CorruptObjectError(
+        `${type} blob ${id}`,
+        "is not in any index (missing pack or index)",
+      );
+    if (location.type !== type)
+      throw new CorruptObjectError(`${type} blob ${id}`, `is indexed as a ${location.type} blob`);
+    return location;
+  }
+
   /**
    * Reads a blob's sealed bytes and hands them to `use`, synchronously: `sealed` is a view of
    * a read-ahead window whose buffer is reused once `use` has returned.
@@ -318,14 +331,7 @@ export class Repository {
     type: BlobType,
     use: (location: BlobLocation, packName: string, sealed: Uint8Array) => Result,
   ): Promise<Result> {
-    const location = this.index.blobs.get(id);
-    if (location === undefined)
-      throw new CorruptObjectError(
-        `${type} blob ${id}`,
-        "is not in any index (missing pack or index)",
-      );
-    if (location.type !== type)
-      throw new CorruptObjectError(`${type} blob ${id}`, `is indexed as a ${location.type} blob`);
+    const location = this.locateBlob(id, type);
     const packName = objectNames.pack(location.packId);
     const { window, sealed } = await this.readPackRange(location).catch((error: unknown) => {
       if (error instanceof BackupError && error.code === "BLOB_NOT_FOUND")

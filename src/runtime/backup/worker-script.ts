@@ -9,7 +9,9 @@ export interface WorkerScript<Data> {
   start(data: Data): Worker;
 }
 
-export function workerScript<Data>(name: "chunk-worker"): WorkerScript<Data> | undefined {
+export function workerScript<Data>(
+  name: "chunk-worker" | "restore-worker",
+): WorkerScript<Data> | undefined {
   if (import.meta.url.endsWith(".ts")) {
     const source = new URL(`./${name}.ts`, import.meta.url).href;
     const bootstrap = `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => tsx.tsImport(${JSON.stringify(source)}, ${JSON.stringify(source)}))`;
