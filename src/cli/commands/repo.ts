@@ -100,6 +100,19 @@ function positiveInteger(value: string): number {
   return parsed;
 }
 
+/** More threads than this would only cost memory (each worker ~20-30 MiB) on any edge node. */
+const workerCountMax = 64;
+
+function workerCount(value: string): number {
+  const parsed = positiveInteger(value);
+  if (parsed > workerCountMax)
+    throw new BackupError(
+      "INVALID_ARGUMENT",
+      `--workers takes at most ${workerCountMax} threads, got ${parsed}`,
+    );
+  return parsed;
+}
+
 const durationUnitsMs: Record<string, number> = {
   m: 60_000,
   h: 3_600_000,
@@ -205,7 +218,7 @@ export function registerRepoCommands(program: Command): void {
     .option(
       "--workers <count>",
       "threads that chunk, hash, compress and encrypt, this one included (0 or 1: this one alone)",
-      positiveInteger,
+      workerCount,
       defaultWorkerCount,
     )
     .option("--json", "print the result as JSON")
@@ -298,7 +311,7 @@ export function registerRepoCommands(program: Command): void {
     .option(
       "--workers <count>",
       "threads that read, verify and write, this one included (0 or 1: this one alone; more only for a repository in a local directory)",
-      positiveInteger,
+      workerCount,
       defaultWorkerCount,
     )
     .option("--json", "print the result as JSON")
