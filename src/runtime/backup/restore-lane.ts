@@ -2,10 +2,12 @@
 // pack, authenticates, decompresses and re-identifies it, and writes it to a temporary file
 // that is renamed into place once all of it has been verified. A lane owns its buffers, so
 // lanes on the calling thread and on restore workers never share one.
+import type { BlobStore } from "../../core/backup/blob-store.ts";
 import { BackupError, CorruptObjectError } from "../../core/backup/errors.ts";
 import type { IndexedBlob } from "../../core/backup/objects.ts";
 import { openBlob } from "./blob-codec.ts";
 import { sealOverheadBytes } from "./crypto.ts";
+import { DirectoryBlobStore } from "./directory-blob-store.ts";
 import type { Keys } from "./crypto.ts";
 import { GarbageBudget } from "./garbage-budget.ts";
 import {
@@ -39,6 +41,17 @@ export type PackRangeReader = (
   offsetBytes: number,
   target: Buffer,
 ) => Promise<number> | number;
+
+/** How a lane reads a store's packs: into the lane's buffer where the store can. */
+export function packRangeReaderOf(store: BlobStore): PackRangeReader {
+  if (store instanceof DirectoryBlobStore)
+    return (name, offsetBytes, target) => store.getRangeInto(name, offsetBytes, target);
+  return async (name, offsetBytes, target) => {
+    const bytes = await store.getRange(name, offsetBytes, target.length);
+    target.set(bytes.subarray(0, target.length));
+    return Math.min(bytes.length, target.length);
+  };
+}
 
 /**
  * Read-ahead per pack read: small blobs next to each other then cost one read. 2 MiB, not 4:

@@ -8,8 +8,8 @@ import { objectNames } from "../../core/backup/objects.ts";
 import type { FileNode, TreeNode } from "../../core/backup/objects.ts";
 import { withLock } from "./lock.ts";
 import { secondsOf } from "./restore-file.ts";
-import { RestoreLane } from "./restore-lane.ts";
-import type { PackRangeReader, PlannedFile } from "./restore-lane.ts";
+import { RestoreLane, packRangeReaderOf } from "./restore-lane.ts";
+import type { PlannedFile } from "./restore-lane.ts";
 import type { Repository } from "./repository.ts";
 import { DirectoryBlobStore, errorCode } from "./directory-blob-store.ts";
 import { WorkerFileRestorer, restoreWorkerScript } from "./worker-file-restorer.ts";
@@ -156,7 +156,7 @@ export async function restore(
       progress.bytesTotal >= (options.workerBytesMin ?? workerBytesMinDefault)
         ? startWorkers(repository, options.workerCount ?? 0)
         : [];
-    const readPackRange = packRangeReaderOf(repository);
+    const readPackRange = packRangeReaderOf(repository.store);
     const lanes = [
       ...Array.from({ length: workers.length > 0 ? 1 : filesInFlightMax }, () =>
         restoreOnThisThread(
@@ -225,18 +225,6 @@ function plannedFile(
           location.offsetBytes + location.lengthBytes,
       };
     }),
-  };
-}
-
-/** How the calling thread reads packs: into the lane's buffer where the store can. */
-function packRangeReaderOf(repository: Repository): PackRangeReader {
-  const store = repository.store;
-  if (store instanceof DirectoryBlobStore)
-    return (name, offset, target) => store.getRangeInto(name, offset, target);
-  return async (name, offsetBytes, target) => {
-    const bytes = await store.getRange(name, offsetBytes, target.length);
-    target.set(bytes.subarray(0, target.length));
-    return Math.min(bytes.length, target.length);
   };
 }
 
