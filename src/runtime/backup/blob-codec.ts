@@ -5,7 +5,15 @@ import { blobTypes } from "../../core/backup/blob-types.ts";
 import type { BlobType, IndexedBlob } from "../../core/backup/objects.ts";
 import { bytesFromHex } from "../../core/backup/pack-format.ts";
 import type { PackHeaderEntry } from "../../core/backup/pack-format.ts";
-import { computeBlobId, decompressBlob, encryptionKey, sealParts, unseal } from "./crypto.ts";
+import {
+  computeBlobId,
+  decompressBlob,
+  encryptionKey,
+  sealOverheadBytes,
+  sealParts,
+  unseal,
+  unsealInto,
+} from "./crypto.ts";
 import type { BlobCompressor, Keys } from "./crypto.ts";
 
 /** A blob ready to append to a pack: its bytes are the concatenation of `parts`. */
@@ -52,16 +60,24 @@ export function sealBlob(
 /** Bounds what reading one blob allocates; chunks are at most 8 MiB, trees far less. */
 const blobRawBytesMax = 256 * 1024 * 1024;
 
+/** Buffers to open a blob into instead of new ones; each is used only if it is large enough. */
+export interface OpenBlobBuffers {
+  /** Takes the decrypted bytes; it may be the memory `sealed` is in (see `unsealInto`). */
+  decrypted?: Buffer;
+  /** Takes a compressed blob's plaintext. */
+  decompressed?: Buffer;
+}
+
 /**
  * Decrypts, decompresses and checks the id of one blob; any mismatch names pack and blob.
- * With `scratch`, a compressed blob's plaintext is a view of it, valid until its next use.
+ * With `into`, the plaintext is a view of one of its buffers, valid until its next use.
  */
 export function openBlob(
   keys: Keys,
   blob: IndexedBlob,
   sealed: Uint8Array,
   packName: string,
-  scratch?: Buffer,
+  into: OpenBlobBuffers = {},
 ): Buffer {
   const objectName = `${blob.type} blob ${blob.id} in ${packName}`;
   if (blob.rawLengthBytes > blobRawBytesMax)
@@ -74,14 +90,14 @@ export function openBlob(
       objectName,
       `read ${sealed.length} bytes, expected ${blob.lengthBytes} (pack truncated?)`,
     );
-  const stored = unseal(
-    encryptionKey(keys, blob.keyGeneration, objectName),
-    sealed,
-    blobAssociatedData(blob.type, blob.id),
-    objectName,
-  );
+  const key = encryptionKey(keys, blob.keyGeneration, objectName);
+  const associatedData = blobAssociatedData(blob.type, blob.id);
+  const stored =
+    into.decrypted !== undefined && into.decrypted.length + sealOverheadBytes >= sealed.length
+      ? unsealInto(key, sealed, associatedData, objectName, into.decrypted)
+      : unseal(key, sealed, associatedData, objectName);
   const plaintext = blob.compressed
-    ? decompressBlob(stored, blob.rawLengthBytes, objectName, scratch)
+    ? decompressBlob(stored, blob.rawLengthBytes, objectName, into.decompressed)
     : stored;
   if (plaintext.length !== blob.rawLengthBytes)
     throw new CorruptObjectError(

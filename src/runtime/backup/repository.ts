@@ -290,10 +290,10 @@ export class Repository {
 
   // ---- blobs -----------------------------------------------------------------------------
 
-  /** The blob's verified plaintext; see `openBlob` for `scratch`. */
-  async readBlob(id: string, type: BlobType, scratch?: Buffer): Promise<Buffer> {
+  /** The blob's verified plaintext. */
+  async readBlob(id: string, type: BlobType): Promise<Buffer> {
     return this.useSealedBlob(id, type, (location, packName, sealed) =>
-      openBlob(this.keys, location, sealed, packName, scratch),
+      openBlob(this.keys, location, sealed, packName),
     );
   }
 

@@ -59,8 +59,8 @@ export function packRangeReaderOf(store: BlobStore): PackRangeReader {
  */
 const readWindowBytes = 2 * 1024 * 1024;
 /**
- * Decrypted bytes (garbage once written) between collections of the young generation: 4 MiB
- * rather than 16 took 12 MiB off a restore's peak RSS at the same CPU time.
+ * Decrypted bytes between collections of the young generation: `unsealInto` leaves its 64 KiB
+ * pieces as garbage, which V8 would free only after ~64 MiB of external memory.
  */
 const garbageBytesMax = 4 * 1024 * 1024;
 /**
@@ -76,12 +76,15 @@ export class RestoreLane {
   private windowOffsetBytes = 0;
   private windowFilled = 0;
   /**
-   * One buffer for the two large things a blob needs, at different moments: the sealed bytes
-   * of a blob longer than the window, and the decompressed plaintext of every blob. They never
-   * overlap in time: `openBlob` decrypts the sealed bytes into a buffer of their own before it
-   * decompresses into this one. Sharing it saves up to 8 MiB of peak RSS per lane.
+   * Two buffers of the largest sealed chunk, so that decrypting and decompressing allocate
+   * nothing per blob (no fresh mapping, no garbage of whole blobs). A blob longer than the
+   * window is read into `blobBuffer`, decrypted in place there and, if compressed,
+   * decompressed into `spareBuffer`; a blob from the window is decrypted into `spareBuffer` and
+   * decompressed into `blobBuffer`. Only the pages a blob reaches count in RSS: with
+   * incompressible data stored raw, `spareBuffer` stays at the window's 2 MiB.
    */
   private readonly blobBuffer: Buffer;
+  private readonly spareBuffer: Buffer;
 
   constructor(
     private readonly keys: Keys,
@@ -89,6 +92,7 @@ export class RestoreLane {
     private readonly readPackRange: PackRangeReader,
   ) {
     this.blobBuffer = Buffer.allocUnsafe(chunkSizeBytesMax + sealOverheadBytes);
+    this.spareBuffer = Buffer.allocUnsafe(chunkSizeBytesMax + sealOverheadBytes);
   }
 
   /** Writes one file; `onBytes` hears of every blob written. Leaves nothing unverified behind. */
@@ -97,10 +101,13 @@ export class RestoreLane {
     const descriptor = openPartialFile(partialPath);
     try {
       for (const blob of file.blobs) {
-        const sealed = await this.sealedBytes(blob);
+        const { sealed, inBlobBuffer } = await this.sealedBytes(blob);
         // Decoded and written in one synchronous step: `sealed` and the plaintext are views of
         // this lane's buffers, valid until its next read.
-        const plaintext = openBlob(this.keys, blob, sealed, blob.packName, this.blobBuffer);
+        const plaintext = openBlob(this.keys, blob, sealed, blob.packName, {
+          decrypted: inBlobBuffer ? this.blobBuffer : this.spareBuffer,
+          decompressed: inBlobBuffer ? this.spareBuffer : this.blobBuffer,
+        });
         writeFully(descriptor, plaintext);
         threadGarbage.add(sealed.length);
         onBytes(plaintext.length);
@@ -112,18 +119,23 @@ export class RestoreLane {
     }
   }
 
-  /** The blob's sealed bytes, from the window or from a read of the pack. */
-  private async sealedBytes(blob: PlannedBlob): Promise<Uint8Array> {
+  /** The blob's sealed bytes, from the window or read alone into the blob buffer. */
+  private async sealedBytes(
+    blob: PlannedBlob,
+  ): Promise<{ sealed: Uint8Array; inBlobBuffer: boolean }> {
     const endBytes = blob.offsetBytes + blob.lengthBytes;
     if (
       blob.packName === this.windowPack &&
       this.windowOffsetBytes <= blob.offsetBytes &&
       endBytes <= this.windowOffsetBytes + this.windowFilled
     )
-      return this.window.subarray(
-        blob.offsetBytes - this.windowOffsetBytes,
-        endBytes - this.windowOffsetBytes,
-      );
+      return {
+        sealed: this.window.subarray(
+          blob.offsetBytes - this.windowOffsetBytes,
+          endBytes - this.windowOffsetBytes,
+        ),
+        inBlobBuffer: false,
+      };
     if (blob.lengthBytes > this.window.length) {
       // A large blob is read alone, into the blob buffer: the window keeps what it holds.
       if (blob.lengthBytes > this.blobBuffer.length)
@@ -132,7 +144,7 @@ export class RestoreLane {
           `is indexed as ${blob.lengthBytes} bytes long, more than the repository's largest chunk`,
         );
       const filled = await this.read(blob, this.blobBuffer.subarray(0, blob.lengthBytes));
-      return this.blobBuffer.subarray(0, filled);
+      return { sealed: this.blobBuffer.subarray(0, filled), inBlobBuffer: true };
     }
     const lengthBytes = Math.max(
       blob.lengthBytes,
@@ -142,7 +154,10 @@ export class RestoreLane {
     this.windowFilled = await this.read(blob, this.window.subarray(0, lengthBytes));
     this.windowPack = blob.packName;
     this.windowOffsetBytes = blob.offsetBytes;
-    return this.window.subarray(0, Math.min(blob.lengthBytes, this.windowFilled));
+    return {
+      sealed: this.window.subarray(0, Math.min(blob.lengthBytes, this.windowFilled)),
+      inBlobBuffer: false,
+    };
   }
 
   private async read(blob: PlannedBlob, target: Buffer): Promise<number> {

@@ -20,7 +20,7 @@ import { describeFailure, rebuildFailure } from "./worker-file-restorer.ts";
 
 /**
  * Chunks of 2.5 to 8 MiB: every chunk of incompressible data is longer than a lane's 2 MiB read
- * window, so it is read into the blob buffer that also takes decompressed plaintext.
+ * window, so it is read into the lane's blob buffer and decrypted in place there.
  */
 const largeChunks = {
   ...testingRepositoryOptions,
@@ -39,6 +39,10 @@ async function writeSource(source: string): Promise<void> {
   // Compressible: small sealed blobs that decompress to several MiB, read through the window.
   await writeFile(join(source, "c-log.txt"), "GET /api/v1/status 200 3ms\n".repeat(250_000));
   await writeFile(join(source, "d-empty"), "");
+  // Half compressible: chunks whose sealed bytes are still longer than the window.
+  const half = noise(12 * 1024 * 1024, 2);
+  for (let offset = 0; offset < half.length; offset += 2048) half.fill(0, offset, offset + 1024);
+  await writeFile(join(source, "e-half.bin"), half);
   for (let index = 0; index < 60; index++)
     await writeFile(join(source, "small", `${index}.json`), noise(100 + index * 700, 100 + index));
 }
@@ -66,9 +70,12 @@ describe("restore lanes and workers", () => {
       const { source, store, snapshotId } = await setUp(directory);
       const repository = await openRepository(store, testingPassword);
       await repository.loadIndex();
-      expect(
-        [...repository.index.blobs.values()].some((blob) => blob.lengthBytes > 2 * 1024 * 1024),
-      ).toBe(true);
+      // Blobs longer than the window, stored raw and compressed.
+      const large = [...repository.index.blobs.values()].filter(
+        (blob) => blob.lengthBytes > 2 * 1024 * 1024,
+      );
+      expect(large.some((blob) => !blob.compressed)).toBe(true);
+      expect(large.some((blob) => blob.compressed)).toBe(true);
       for (const workerCount of [0, 2, 3]) {
         const target = join(directory, `target-${workerCount}`);
         const progress: number[] = [];
@@ -80,10 +87,10 @@ describe("restore lanes and workers", () => {
           onProgress: ({ filesDone }) => progress.push(filesDone),
         });
         expect(result).toMatchObject({
-          filesRestored: 64,
+          filesRestored: 65,
           workerThreads: Math.max(workerCount - 1, 0),
         });
-        expect(progress.at(-1)).toBe(64);
+        expect(progress.at(-1)).toBe(65);
         expect(await describeTree(join(target, "source"))).toEqual(await describeTree(source));
       }
     });
