@@ -55,7 +55,7 @@ export function packRangeReaderOf(store: BlobStore): PackRangeReader {
 
 /**
  * Read-ahead per pack read: small blobs next to each other then cost one read. 2 MiB, not 4:
- * with the spare buffers that halved 16 MiB of a restore's peak RSS, at the same CPU time.
+ * 16 MiB less peak RSS for a restore at the same CPU time (measured with two files in flight).
  */
 const readWindowBytes = 2 * 1024 * 1024;
 /**

@@ -3,8 +3,8 @@
 // (restore-lane.ts), and reports each file done. Batches are handled in order, one at a time.
 import { parentPort, workerData } from "node:worker_threads";
 import { keysFromRing } from "./crypto.ts";
-import { DirectoryBlobStore } from "./directory-blob-store.ts";
-import { RestoreLane, packRangeReaderOf } from "./restore-lane.ts";
+import { PackFileReader } from "./pack-file-reader.ts";
+import { RestoreLane } from "./restore-lane.ts";
 import { describeFailure } from "./worker-file-restorer.ts";
 import type { RestoreWorkerData, ToMain, ToWorker } from "./worker-file-restorer.ts";
 
@@ -12,12 +12,11 @@ const data = workerData as RestoreWorkerData;
 const port = parentPort;
 if (port === null) throw new Error("restore-worker.ts runs only as a worker thread");
 
-// Reads go through the directory store, as on the calling thread: synchronous reads of a pack
-// kept open measured the same (three alternating restores each of the benchmark tree).
+const packs = new PackFileReader(data.directory);
 const lane = new RestoreLane(
   keysFromRing(data.keyRing),
   data.chunkSizeBytesMax,
-  packRangeReaderOf(new DirectoryBlobStore(data.directory)),
+  (packName, offsetBytes, target) => packs.read(packName, offsetBytes, target),
 );
 let queue: Promise<void> = Promise.resolve();
 
@@ -32,6 +31,9 @@ async function restoreBatch(message: ToWorker): Promise<void> {
     send({ kind: "done", requestId: message.requestId });
   } catch (error) {
     send({ kind: "failed", requestId: message.requestId, failure: describeFailure(error) });
+  } finally {
+    // No descriptor outlives a batch: the main thread may end this worker between batches.
+    packs.close();
   }
 }
 

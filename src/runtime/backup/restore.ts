@@ -156,6 +156,9 @@ export async function restore(
       progress.bytesTotal >= (options.workerBytesMin ?? workerBytesMinDefault)
         ? startWorkers(repository, options.workerCount ?? 0)
         : [];
+    // Not synchronous reads here, as on the workers: this thread must come back to the event
+    // loop between files to hand out batches (with synchronous reads the worker waited for
+    // them: 5.0-9.7 s against 3.5-5.2 s in alternating restores).
     const readPackRange = packRangeReaderOf(repository.store);
     const lanes = [
       ...Array.from({ length: workers.length > 0 ? 1 : filesInFlightMax }, () =>
