@@ -30,7 +30,7 @@ export interface RestoreOptions {
   includes?: readonly string[];
   /**
    * Threads that read, verify and write, the calling thread among them: N starts N - 1 restore
-   * workers (each ~20 MiB of memory, its own V8 heap and buffers). Workers read packs
+   * workers (each ~15 MiB of memory, its own V8 heap and buffers). Workers read packs
    * themselves, so they serve repositories in a local directory only; elsewhere, and with 0
    * or 1, the calling thread restores alone.
    */
