@@ -59,6 +59,15 @@ async function setUp(directory: string) {
   return { source, store, repositoryDirectory, snapshotId };
 }
 
+/** The data blobs longer than a lane's read window. */
+async function largeBlobs(store: DirectoryBlobStore) {
+  const repository = await openRepository(store, testingPassword);
+  await repository.loadIndex();
+  return [...repository.index.blobs.values()].filter(
+    (blob) => blob.type === "data" && blob.lengthBytes > 2 * 1024 * 1024,
+  );
+}
+
 const partialFiles = async (target: string) =>
   (await readdir(target, { recursive: true }).catch(() => [])).filter((name) =>
     String(name).includes("edgeward-partial"),
@@ -68,12 +77,8 @@ describe("restore lanes and workers", () => {
   it("restore workers and the calling thread alone write the same tree", async () => {
     await withTemporaryDirectory(async (directory) => {
       const { source, store, snapshotId } = await setUp(directory);
-      const repository = await openRepository(store, testingPassword);
-      await repository.loadIndex();
       // Blobs longer than the window, stored raw and compressed.
-      const large = [...repository.index.blobs.values()].filter(
-        (blob) => blob.lengthBytes > 2 * 1024 * 1024,
-      );
+      const large = await largeBlobs(store);
       expect(large.some((blob) => !blob.compressed)).toBe(true);
       expect(large.some((blob) => blob.compressed)).toBe(true);
       for (const workerCount of [0, 2, 3]) {
@@ -100,11 +105,8 @@ describe("restore lanes and workers", () => {
     // The damage is in b-large.bin, which the worker restores (see writeSource).
     await withTemporaryDirectory(async (directory) => {
       const { store, repositoryDirectory, snapshotId } = await setUp(directory);
-      const repository = await openRepository(store, testingPassword);
-      await repository.loadIndex();
-      const large = [...repository.index.blobs.values()].find(
-        (blob) => blob.type === "data" && blob.lengthBytes > 2 * 1024 * 1024,
-      );
+      // Stored raw: only b-large.bin has such blobs.
+      const large = (await largeBlobs(store)).find((blob) => !blob.compressed);
       if (large === undefined) throw new Error("the source has no large blob");
       const packPath = join(repositoryDirectory, objectNames.pack(large.packId));
       const pack = await readFile(packPath);
