@@ -24,6 +24,10 @@ import {
   pullServiceData,
 } from "./data-transfer/data-transfer-http.ts";
 import { PeerSecurity } from "./peer-security.ts";
+import {
+  securityReportDefaults,
+  type SecurityReportOptions,
+} from "./security-report-aggregator.ts";
 import { testNodeKeys, testResources, type TestNodeKeys } from "./agent-test-support.ts";
 
 const { cleanups, scratch } = testResources("firewall");
@@ -33,12 +37,12 @@ const noEvents = { handleEvent: () => {} };
 const alpha = testNodeKeys("alpha");
 const beta = testNodeKeys("beta");
 
-function firewallOn(dataDir: string, options: { reportsPerWindowMax?: number } = {}) {
+function firewallOn(dataDir: string, reportOptions: Partial<SecurityReportOptions> = {}) {
   const clock = new VirtualClock(1_000_000);
   const reports: FirewallDeniedMessage[] = [];
   const channel = { up: true };
   const firewall = new AgentFirewall(
-    { dataDir, windowMs: 10_000, ...options },
+    { dataDir, reports: { ...securityReportDefaults, windowMs: 10_000, ...reportOptions } },
     {
       clock,
       logger: silentLogger,

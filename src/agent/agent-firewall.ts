@@ -2,7 +2,7 @@
 // pushed on every listener this agent owns — its API (probes, data copies, the shard API) and
 // each service's forwarding proxy. Address, port and service rules drop a connection as it is
 // accepted, before a byte is read; node and role rules answer 403 once a request's signature
-// is verified. Denials are counted and reported to the server, rate-limited. The last pushed
+// is verified. Denials are counted and reported to the server, summed per source. The last pushed
 // rules are kept in <data-dir>/firewall-rules.json, so they hold while the server is away.
 
 import {
@@ -31,19 +31,17 @@ import {
   type ConnectionFacts,
   type FirewallRule,
 } from "../core/security/firewall.ts";
-import type { CancelTimer, Clock } from "../ports/clock.ts";
+import type { Clock } from "../ports/clock.ts";
 import type { Logger } from "../ports/logger.ts";
 import type { PeerAuthorization } from "./peer-security.ts";
+import {
+  SecurityReportAggregator,
+  securityReportDefaults,
+  type SecurityReportOptions,
+} from "./security-report-aggregator.ts";
 import { parseServerServiceMessage } from "./server-service-message.ts";
 
 export const firewallRulesFileName = "firewall-rules.json";
-
-/** How often denials reach the server; the rest are summed into the next report. */
-export const firewallReportDefaults = {
-  /** Reports per window at most; a flood of denials costs the server this many events. */
-  reportsPerWindowMax: 10,
-  windowMs: 10_000,
-} as const;
 
 export class FirewallRulesFileError extends Error {
   override readonly name = "FirewallRulesFileError";
@@ -66,27 +64,25 @@ type DenialDraft = Omit<FirewallDeniedMessage, "type" | "deniedCount">;
 export class AgentFirewall {
   readonly #path: string;
   readonly #components: AgentFirewallComponents;
-  readonly #reportsPerWindowMax: number;
-  readonly #windowMs: number;
   #rules: CompiledFirewallRule[];
   /** Denials since start, by listener. */
   readonly denials: Record<FirewallListener, number> = { "agent-api": 0, "service-proxy": 0 };
-  #windowStartedAtMs = -Infinity;
-  #reportsInWindow = 0;
-  /** Denials not reported yet, and the newest of them. */
-  #unreported: { count: number; latest: DenialDraft } | undefined;
-  #cancelFlush: CancelTimer | undefined;
+  /** Denials are summed per rule, listener and source before they are reported. */
+  readonly #reports: SecurityReportAggregator<DenialDraft>;
 
   /** Loads the last pushed rules; throws FirewallRulesFileError if the file is damaged. */
   constructor(
-    options: { dataDir: string; reportsPerWindowMax?: number; windowMs?: number },
+    options: { dataDir: string; reports?: SecurityReportOptions },
     components: AgentFirewallComponents,
   ) {
     this.#path = join(options.dataDir, firewallRulesFileName);
     this.#components = components;
-    this.#reportsPerWindowMax =
-      options.reportsPerWindowMax ?? firewallReportDefaults.reportsPerWindowMax;
-    this.#windowMs = options.windowMs ?? firewallReportDefaults.windowMs;
+    this.#reports = new SecurityReportAggregator(options.reports ?? securityReportDefaults, {
+      clock: components.clock,
+      keyOf: (draft) =>
+        `${draft.ruleIndex} ${draft.listener} ${draft.service} ${draft.remoteAddress} ${draft.peerNodeId}`,
+      send: (draft, deniedCount) => this.#report(draft, deniedCount),
+    });
     this.#rules = compileFirewallRules(this.#load());
   }
 
@@ -163,8 +159,7 @@ export class AgentFirewall {
 
   /** Stops the report timer; unreported denials stay counted in `denials`. */
   close(): void {
-    this.#cancelFlush?.();
-    this.#cancelFlush = undefined;
+    this.#reports.close();
   }
 
   #admit(socket: Socket, service: string | null, listener: FirewallListener): boolean {
@@ -193,48 +188,23 @@ export class AgentFirewall {
 
   #denied(draft: DenialDraft): void {
     this.denials[draft.listener] += 1;
-    const count = (this.#unreported?.count ?? 0) + 1;
-    this.#unreported = { count, latest: draft };
-    this.#flush();
+    this.#reports.add(draft);
   }
 
-  /** Sends what is unreported if this window has room; otherwise waits for the next window. */
-  #flush(): void {
-    const unreported = this.#unreported;
-    if (unreported === undefined) return;
-    const nowMs = this.#components.clock.nowMs();
-    if (nowMs - this.#windowStartedAtMs >= this.#windowMs) {
-      this.#windowStartedAtMs = nowMs;
-      this.#reportsInWindow = 0;
-    }
-    if (this.#reportsInWindow < this.#reportsPerWindowMax) {
-      const message: FirewallDeniedMessage = {
-        type: "firewall-denied",
-        ...unreported.latest,
-        deniedCount: unreported.count,
-      };
-      if (this.#components.report(message)) {
-        this.#reportsInWindow += 1;
-        this.#unreported = undefined;
-        this.#components.logger.warn(
-          {
-            rule: message.ruleIndex,
-            listener: message.listener,
-            remoteAddress: message.remoteAddress,
-            peer: message.peerNodeId,
-            denied: message.deniedCount,
-          },
-          "firewall denied",
-        );
-        return;
-      }
-    }
-    if (this.#cancelFlush !== undefined) return;
-    const waitMs = Math.max(1, this.#windowStartedAtMs + this.#windowMs - nowMs);
-    this.#cancelFlush = this.#components.clock.schedule(waitMs, () => {
-      this.#cancelFlush = undefined;
-      this.#flush();
-    });
+  #report(draft: DenialDraft, deniedCount: number): boolean {
+    const message: FirewallDeniedMessage = { type: "firewall-denied", ...draft, deniedCount };
+    if (!this.#components.report(message)) return false;
+    this.#components.logger.warn(
+      {
+        rule: message.ruleIndex,
+        listener: message.listener,
+        remoteAddress: message.remoteAddress,
+        peer: message.peerNodeId,
+        denied: message.deniedCount,
+      },
+      "firewall denied",
+    );
+    return true;
   }
 
   #nowMs(): number {

@@ -24,6 +24,11 @@ import {
   type PeerRequestSigner,
   type PeerVerifierOptions,
 } from "../runtime/security/peer-signing.ts";
+import {
+  SecurityReportAggregator,
+  securityReportDefaults,
+  type SecurityReportOptions,
+} from "./security-report-aggregator.ts";
 
 export const peerIdentitiesFileName = "peer-identities.json";
 
@@ -41,14 +46,21 @@ export interface PeerSecurityComponents {
   clock: Clock;
   logger: Logger;
   sign: PeerRequestSigner;
-  /** Reports a refused request to the server; false when the channel is down (it is counted anyway). */
+  /**
+   * Reports refused requests to the server (summed per reason, address and claimed node, at
+   * most `reports.reportsPerWindowMax` messages per window); false when the channel is down
+   * (they are counted anyway and go with the next report).
+   */
   report: (message: PeerRequestRejectedMessage) => boolean;
 }
+
+type RefusalDraft = Omit<PeerRequestRejectedMessage, "type" | "rejectedCount">;
 
 export class PeerSecurity {
   readonly #secrets: SecretFiles;
   readonly #components: PeerSecurityComponents;
   readonly #verifier: PeerVerifier;
+  readonly #reports: SecurityReportAggregator<RefusalDraft>;
   #identities: CachedIdentities;
   /** Refused requests since start, by reason (also reported to the server). */
   readonly rejections = Object.fromEntries(peerRejections.map((reason) => [reason, 0])) as Record<
@@ -67,11 +79,17 @@ export class PeerSecurity {
       secrets: SecretFiles;
       requiredUntilTold: boolean;
       verifier?: PeerVerifierOptions;
+      reports?: SecurityReportOptions;
     },
     components: PeerSecurityComponents,
   ) {
     this.#secrets = options.secrets;
     this.#components = components;
+    this.#reports = new SecurityReportAggregator(options.reports ?? securityReportDefaults, {
+      clock: components.clock,
+      keyOf: (draft) => `${draft.reason} ${draft.remoteAddress} ${draft.claimedNodeId}`,
+      send: (draft, rejectedCount) => this.#report(draft, rejectedCount),
+    });
     this.#identities = this.#load() ?? { required: options.requiredUntilTold, keys: {} };
     this.#verifier = new PeerVerifier(options.verifier ?? peerVerifierDefaults, {
       receiver: options.nodeId,
@@ -120,22 +138,40 @@ export class PeerSecurity {
     };
   }
 
+  /** Stops the report timer; refusals not reported yet stay counted in `rejections`. */
+  close(): void {
+    this.#reports.close();
+  }
+
+  /**
+   * Counts a refusal; the log line and the report to the server come per summed report, not
+   * per request: a flood must cost neither the disk nor the channel a line per request.
+   */
   #refused(request: IncomingMessage, verdict: Extract<PeerVerdict, { ok: false }>): void {
     this.rejections[verdict.reason] += 1;
-    const path = (request.url ?? "/").split("?")[0]?.slice(0, 512) ?? "/";
-    const remoteAddress = (request.socket.remoteAddress ?? "unknown").slice(0, 64);
-    this.#components.logger.warn(
-      { reason: verdict.reason, claimedNode: verdict.nodeId, remoteAddress, path },
-      "refused a peer request",
-    );
-    this.#components.report({
-      type: "peer-request-rejected",
+    this.#reports.add({
       reason: verdict.reason,
       claimedNodeId: verdict.nodeId?.slice(0, 253) ?? null,
-      remoteAddress,
-      path,
+      remoteAddress: (request.socket.remoteAddress ?? "unknown").slice(0, 64),
+      path: (request.url ?? "/").split("?")[0]?.slice(0, 512) ?? "/",
       atMs: Math.max(0, Math.round(this.#components.clock.nowMs())),
     });
+  }
+
+  #report(draft: RefusalDraft, rejectedCount: number): boolean {
+    if (!this.#components.report({ type: "peer-request-rejected", ...draft, rejectedCount }))
+      return false;
+    this.#components.logger.warn(
+      {
+        reason: draft.reason,
+        claimedNode: draft.claimedNodeId,
+        remoteAddress: draft.remoteAddress,
+        path: draft.path,
+        refused: rejectedCount,
+      },
+      "refused peer requests",
+    );
+    return true;
   }
 
   #load(): CachedIdentities | undefined {

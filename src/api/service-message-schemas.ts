@@ -143,6 +143,8 @@ export const backupMessageTypes: ReadonlySet<string> = new Set([
 // ---- peer requests ---------------------------------------------------------------------------
 
 const atMsSchema = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** How many refusals or denials one summed report stands for. */
+const summedCountSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 /** What an agent reports about refused peer requests and firewall denials (routed to security). */
 export const agentSecurityMessageSchema = z.discriminatedUnion("type", [
@@ -153,6 +155,7 @@ export const agentSecurityMessageSchema = z.discriminatedUnion("type", [
     remoteAddress: z.string().max(64),
     path: z.string().max(512),
     atMs: atMsSchema,
+    rejectedCount: summedCountSchema,
   }),
   z.strictObject({
     type: z.literal("firewall-denied"),
@@ -168,7 +171,7 @@ export const agentSecurityMessageSchema = z.discriminatedUnion("type", [
     peerNodeId: z.string().min(1).max(253).nullable(),
     path: z.string().max(512).nullable(),
     atMs: atMsSchema,
-    deniedCount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+    deniedCount: summedCountSchema,
   }),
 ]) satisfies z.ZodType<AgentSecurityMessage>;
 

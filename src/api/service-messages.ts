@@ -350,7 +350,11 @@ export type PeerRejectionReason = PeerRejection;
 /** An agent refused a peer request, or its firewall denied a connection or request. */
 export type AgentSecurityMessage = PeerRequestRejectedMessage | FirewallDeniedMessage;
 
-/** An agent refused a peer request; the server turns it into a security event. */
+/**
+ * An agent refused peer requests; the server turns them into security events. Summed on the
+ * agent per reason, address and claimed node: one message stands for `rejectedCount` refusals
+ * (this one, the newest, and those of its kind not reported since the previous message).
+ */
 export type PeerRequestRejectedMessage = {
   type: "peer-request-rejected";
   reason: PeerRejectionReason;
@@ -359,6 +363,7 @@ export type PeerRequestRejectedMessage = {
   remoteAddress: string;
   path: string;
   atMs: number;
+  rejectedCount: number;
 };
 
 /** Where a firewall denial happened on the agent. */
@@ -366,8 +371,9 @@ export type FirewallListener = "agent-api" | "service-proxy";
 
 /**
  * The agent's firewall denied a connection (at accept) or a request (after its signature was
- * verified). Rate-limited on the agent: one message may stand for several denials
- * (`deniedCount`: this one and those not reported since the previous message).
+ * verified). Summed on the agent per rule, listener and source: one message may stand for
+ * several denials (`deniedCount`: this one and those of its kind not reported since the
+ * previous message).
  */
 export type FirewallDeniedMessage = {
   type: "firewall-denied";

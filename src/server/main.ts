@@ -204,7 +204,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // "Peer requests"); the same keys are pushed to agents for their EDGE_CLUSTER shard APIs.
   const peerRequests = new ServerPeerRequests(
     { required: securityOptions.enforce },
-    { tokens, security, links, clock, logger },
+    { tokens, security, links, metrics, clock, logger },
   );
   const firewall = new ServerFirewall(securityOptions.spec?.network.firewall ?? [], {
     links,

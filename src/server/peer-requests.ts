@@ -23,6 +23,7 @@ import {
   type PeerVerifierOptions,
 } from "../runtime/security/peer-signing.ts";
 import type { TokenService } from "../runtime/security/token-service.ts";
+import type { ServerMetrics } from "./server-metrics.ts";
 import type { ServerSecurity } from "./server-security.ts";
 import type { AgentLinks } from "./services/agent-links.ts";
 
@@ -30,6 +31,7 @@ export interface ServerPeerRequestsComponents {
   tokens: TokenService;
   security: ServerSecurity;
   links: AgentLinks;
+  metrics: ServerMetrics;
   clock: Clock;
   logger: Logger;
 }
@@ -107,13 +109,21 @@ export class ServerPeerRequests {
     return false;
   }
 
-  /** An agent refused a peer request and says so. */
+  /** An agent refused `rejectedCount` peer requests of one kind and says so. */
   agentReported(reporterNodeId: string, message: PeerRequestRejectedMessage): void {
+    this.#components.metrics.peerRequestsRefused.inc(
+      { node: reporterNodeId, reason: message.reason },
+      message.rejectedCount,
+    );
     this.#observe(
       message.remoteAddress,
       message.reason,
       `node ${reporterNodeId} refused a peer request to ${message.path} (${message.reason}` +
-        `${message.claimedNodeId === null ? "" : `, claimed to be from ${message.claimedNodeId}`})`,
+        `${message.claimedNodeId === null ? "" : `, claimed to be from ${message.claimedNodeId}`})` +
+        (message.rejectedCount > 1
+          ? `; ${message.rejectedCount} refusals of this kind since the last report`
+          : ""),
+      message.rejectedCount,
     );
   }
 
@@ -121,7 +131,7 @@ export class ServerPeerRequests {
    * The source is the client address, never the claimed node: a forged or replayed request
    * names a node that did not send it, and quarantining that node would let anyone frame it.
    */
-  #observe(address: string, reason: PeerRejectionReason, details: string): void {
+  #observe(address: string, reason: PeerRejectionReason, details: string, refusals = 1): void {
     const { security, clock } = this.#components;
     const source = `ip:${address}`;
     const nowMs = clock.nowMs();
@@ -130,7 +140,7 @@ export class ServerPeerRequests {
         ? security.detector.suspicious(source, "bad_signature", nowMs)
         : reason === "replayed" || reason === "wrong-receiver"
           ? security.detector.suspicious(source, "replay", nowMs)
-          : security.detector.failedAuthentication(source, nowMs);
+          : security.detector.failedAuthentication(source, nowMs, refusals);
     security.observe(source, verdict, details);
   }
 }

@@ -40,6 +40,29 @@ export class ServerMetrics {
     labelNames: ["node", "listener"] as const,
     registers: [this.registry],
   });
+  readonly peerRequestsRefused = new Counter({
+    name: "edgeward_peer_requests_refused_total",
+    help: "Peer requests the agents refused (unsigned, bad signature, replayed, ...), as they report them.",
+    labelNames: ["node", "reason"] as const,
+    registers: [this.registry],
+  });
+  readonly agentSecurityReports = new Counter({
+    name: "edgeward_agent_security_reports_total",
+    help: "Security report messages from agents (each sums several refusals or denials).",
+    labelNames: ["type"] as const,
+    registers: [this.registry],
+  });
+  readonly agentMessagesDropped = new Counter({
+    name: "edgeward_agent_messages_dropped_total",
+    help: "Agent channel messages dropped over their budget (liveness: heartbeats, goodbyes; other).",
+    labelNames: ["budget"] as const,
+    registers: [this.registry],
+  });
+  readonly agentChannelsRateLimited = new Counter({
+    name: "edgeward_agent_channels_rate_limited_total",
+    help: "Agent channels closed (4429) for sending past the ceiling of messages per second.",
+    registers: [this.registry],
+  });
   readonly detectionSeconds = new Histogram({
     name: "edgeward_detection_seconds",
     help: "Time from a node's last heartbeat to its conviction (FAILED).",

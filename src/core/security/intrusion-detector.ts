@@ -88,15 +88,18 @@ export class IntrusionDetector {
     this.#sources.delete(source);
   }
 
-  /** One failed authentication; a burst above the limit within the window is reported. */
-  failedAuthentication(source: string, nowMs: number): IntrusionVerdict {
+  /**
+   * `failures` failed authentications (one, or an agent's summed report of several); a burst
+   * above the limit within the window is reported.
+   */
+  failedAuthentication(source: string, nowMs: number, failures = 1): IntrusionVerdict {
     if (!this.#options.enabled) return { report: false };
     const state = this.#state(source, nowMs);
     if (nowMs - state.failedAuthWindowStartMs >= this.#options.windowMs) {
       state.failedAuthWindowStartMs = nowMs;
       state.failedAuthInWindow = 0;
     }
-    state.failedAuthInWindow += 1;
+    state.failedAuthInWindow += failures;
     if (state.failedAuthInWindow <= this.#options.failedAuthenticationsMax)
       return { report: false };
     return this.#report(state, "failed_auth_burst", nowMs);
