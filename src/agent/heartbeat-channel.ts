@@ -16,6 +16,7 @@ import { requestJson, type RequestJsonOptions } from "../runtime/http-json.ts";
 import { messageText } from "../runtime/websocket-text.ts";
 import type { AgentServiceMessage, ServerServiceMessage } from "../api/service-messages.ts";
 import { decideFault, type FaultInjection } from "./fault-injector.ts";
+import { PacedSender, pacedSenderDefaults } from "./paced-sender.ts";
 import { parseServerServiceMessage } from "./server-service-message.ts";
 
 /** Registration and goodbye requests give up after this long. */
@@ -62,6 +63,8 @@ export class HeartbeatChannel {
   readonly #options: HeartbeatChannelOptions;
   readonly #components: HeartbeatChannelComponents;
   #socket: WebSocket | undefined;
+  /** Everything but heartbeats and the goodbye, paced below the server's budget (ADR 0010). */
+  #paced: PacedSender | undefined;
   #cancelHeartbeat: CancelTimer | undefined;
   #cancelReconnect: CancelTimer | undefined;
   #attempt = 0;
@@ -84,12 +87,13 @@ export class HeartbeatChannel {
     void this.#connect();
   }
 
-  /** Sends a service message if the channel is open; says whether it was. */
+  /**
+   * Sends a service message if the channel is open, paced: it may leave a little later, and
+   * heartbeats never wait behind it. False when the channel is down or too far behind.
+   */
   send(message: AgentServiceMessage): boolean {
-    const socket = this.#socket;
-    if (socket?.readyState !== WebSocket.OPEN) return false;
-    socket.send(JSON.stringify(message));
-    return true;
+    if (this.#socket?.readyState !== WebSocket.OPEN) return false;
+    return this.#paced?.send(JSON.stringify(message)) ?? false;
   }
 
   /** Stops heartbeating; with `goodbye`, first tells the server this is a planned shutdown. */
@@ -145,13 +149,20 @@ export class HeartbeatChannel {
       ...(ca === undefined ? {} : { ca }),
     });
     this.#socket = socket;
+    const paced = new PacedSender(pacedSenderDefaults, { clock: this.#components.clock, socket });
+    this.#paced = paced;
     this.#fenced = Promise.resolve();
     socket.on("message", (data) => this.#onMessage(data, response.heartbeatIntervalMs));
     socket.on("error", (error) => logger.warn({ err: error.message }, "channel error"));
     socket.on("close", (code, reason) => {
       this.#connected = false;
       this.#cancelHeartbeat?.();
-      if (this.#socket === socket) this.#socket = undefined;
+      const unsent = paced.close();
+      if (unsent > 0) logger.warn({ unsent }, "channel closed before these messages were sent");
+      if (this.#socket === socket) {
+        this.#socket = undefined;
+        this.#paced = undefined;
+      }
       if (this.#stopping) return;
       if (code === 4409) {
         this.#components.onFenced(reason.toString("utf8"));

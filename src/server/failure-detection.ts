@@ -105,6 +105,11 @@ export class FailureDetection {
     this.#membership.connectionLost(nodeId, this.#components.clock.nowMs());
   }
 
+  /** The server closed the node's channel for sending too much (ADR 0010): alive, not lost. */
+  channelRateLimited(nodeId: string): void {
+    this.#membership.channelRateLimited(nodeId, this.#components.clock.nowMs());
+  }
+
   remove(nodeId: string): void {
     this.#membership.remove(nodeId);
   }

@@ -47,6 +47,13 @@ export interface DetectorOptions {
   readonly probeAttempts: number;
   /** A suspect that answered a probe is probed again this often until heartbeats resume. */
   readonly reprobeIntervalMs: number;
+  /**
+   * After the server closed a node's channel for sending too much, probe timeouts do not
+   * convict it for this long: it was sending a moment ago, and a flood that slows its listener
+   * must not get it failed over (ADR 0010). A refused probe still convicts. Longer than the
+   * agent's reconnect backoff cap (10 s), after which heartbeats normally resume.
+   */
+  readonly rateLimitedGraceMs: number;
 }
 
 const lanDefaults: DetectorOptions = {
@@ -65,6 +72,7 @@ const lanDefaults: DetectorOptions = {
   probeTimeoutMs: 250,
   probeAttempts: 2,
   reprobeIntervalMs: 1_000,
+  rateLimitedGraceMs: 30_000,
 };
 
 const wanDefaults: DetectorOptions = {
@@ -88,6 +96,7 @@ const cellularDefaults: DetectorOptions = {
   probeTimeoutMs: 5_000,
   probeAttempts: 3,
   reprobeIntervalMs: 15_000,
+  rateLimitedGraceMs: 60_000,
 };
 
 /** The documents' rule: a check every 30 s, 1–2 misses DEGRADED, 3 consecutive misses FAILED. */
@@ -102,6 +111,7 @@ const documentsDefaults: DetectorOptions = {
   startupGraceMs: 90_000,
   probeTimeoutMs: 5_000,
   reprobeIntervalMs: 30_000,
+  rateLimitedGraceMs: 120_000,
 };
 
 export const detectorPresets: Readonly<Record<DetectorPresetName, DetectorOptions>> = {
@@ -155,9 +165,13 @@ export function detectorOptionsFor(
       );
     }
   }
-  if (options.acceptablePauseMs < 0 || options.startupGraceMs < 0) {
+  if (
+    options.acceptablePauseMs < 0 ||
+    options.startupGraceMs < 0 ||
+    !(options.rateLimitedGraceMs >= 0)
+  ) {
     throw new DetectorOptionsError(
-      "detection.acceptablePauseMs and startupGraceMs must not be negative",
+      "detection.acceptablePauseMs, startupGraceMs and rateLimitedGraceMs must not be negative",
     );
   }
   if (options.convictPhi <= options.suspectPhi) {

@@ -136,6 +136,8 @@ export class Membership {
   #probeFailure = new Uint8Array(initialSlotCapacity);
   /** On-time heartbeats in a row while FAILED, towards re-admission. */
   #onTimeHeartbeats = new Int32Array(initialSlotCapacity);
+  /** Until when probe timeouts do not convict: the server cut the channel for its rate. */
+  #rateLimitedUntilMs = new Float64Array(initialSlotCapacity);
   readonly #windows: ArrivalWindows;
 
   constructor(options: DetectorOptions, startedAtMs: number, emit: EffectSink) {
@@ -226,6 +228,7 @@ export class Membership {
     const wasOnTime = gapMs < (this.#suspectAfterMs[handle] ?? 0);
     this.#lastHeartbeatAtMs[handle] = atMs;
     this.#connectionDropped[handle] = 0;
+    this.#rateLimitedUntilMs[handle] = Number.NaN;
     const code: number = this.#status[handle] ?? -1;
     switch (code) {
       case StatusCode.healthy:
@@ -265,6 +268,7 @@ export class Membership {
   goodbye(nodeId: string, atMs: number): void {
     const slot = this.#require(nodeId);
     this.#connectionDropped[slot] = 0;
+    this.#rateLimitedUntilMs[slot] = Number.NaN;
     this.#clearSuspicion(slot);
     if (this.#status[slot] !== StatusCode.offline) {
       this.#transition(nodeId, slot, NodeStatus.offline, atMs, TransitionReason.gracefulShutdown);
@@ -276,7 +280,25 @@ export class Membership {
     const slot = this.#slots.get(nodeId);
     if (slot === undefined) return;
     this.#connectionDropped[slot] = 1;
+    this.#rateLimitedUntilMs[slot] = Number.NaN;
     this.#evaluate(nodeId, slot, atMs);
+  }
+
+  /**
+   * The server closed the node's channel because it sent too much. That is not a lost
+   * connection: the node was sending a moment ago, so it counts as a probe that answered now,
+   * and for `rateLimitedGraceMs` probe timeouts do not convict it (a flood that slows its
+   * listener must not get it failed over); it may become DEGRADED, never FAILED, unless a
+   * probe is refused. Its next heartbeat ends the grace.
+   */
+  channelRateLimited(nodeId: string, atMs: number): void {
+    const slot = this.#slots.get(nodeId);
+    if (slot === undefined) return;
+    this.#connectionDropped[slot] = 0;
+    this.#rateLimitedUntilMs[slot] = atMs + this.#options.rateLimitedGraceMs;
+    this.#lastProbeAliveAtMs[slot] = atMs;
+    if (this.#probeFailure[slot] === ProbeFailure.timedOut)
+      this.#probeFailure[slot] = ProbeFailure.none;
   }
 
   /** An answer to a probe this machine asked for. A probe never answered times out by itself. */
@@ -361,6 +383,7 @@ export class Membership {
     this.#lastProbeAliveAtMs[slot] = Number.NaN;
     this.#probeFailure[slot] = ProbeFailure.none;
     this.#onTimeHeartbeats[slot] = 0;
+    this.#rateLimitedUntilMs[slot] = Number.NaN;
     this.#resetHistory(slot);
     this.#updateThresholds(slot);
     return slot;
@@ -389,6 +412,7 @@ export class Membership {
     this.#lastProbeAliveAtMs = grown(this.#lastProbeAliveAtMs, new Float64Array(capacity));
     this.#probeFailure = grown(this.#probeFailure, new Uint8Array(capacity));
     this.#onTimeHeartbeats = grown(this.#onTimeHeartbeats, new Int32Array(capacity));
+    this.#rateLimitedUntilMs = grown(this.#rateLimitedUntilMs, new Float64Array(capacity));
     this.#windows.grow(capacity);
     this.#slotCapacity = capacity;
   }
@@ -455,6 +479,11 @@ export class Membership {
       return true;
     }
     if (inGrace || ageMs < (this.#convictAfterMs[slot] ?? 0)) return false;
+    if (atMs < (this.#rateLimitedUntilMs[slot] ?? Number.NaN)) {
+      // Probed again at once: an answer ends the doubt, a refusal still convicts.
+      if (probeFailure === ProbeFailure.timedOut) this.#probeFailure[slot] = ProbeFailure.none;
+      return false;
+    }
     const probeable = this.#probeable[slot] === 1;
     if (probeable && probeFailure !== ProbeFailure.timedOut) return false;
     this.#transition(

@@ -16,6 +16,11 @@ import {
 } from "../../api/service-message-schemas.ts";
 import type { ServerServiceMessage } from "../../api/service-messages.ts";
 import { decideObjectAccess } from "../../core/security/access-policy.ts";
+import {
+  AgentChannelBudget,
+  agentChannelBudgetDefaults,
+  type ChannelMessageKind,
+} from "../../core/security/agent-channel-budget.ts";
 import { messageText } from "../../runtime/websocket-text.ts";
 import type { ControlPlane } from "../control-plane.ts";
 import { describeIssues, HttpError } from "../http-error.ts";
@@ -23,8 +28,8 @@ import { credentialRevokedClose, LiveSessionsFullError } from "../live-sessions.
 
 /** Largest message an agent may send; a heartbeat with metrics is about 400 bytes, a full instance report of 256 instances about 64 KiB. */
 export const agentMessageBytesMax = 128 * 1024;
-/** Messages per second one agent may send before it is cut off (a heartbeat is at most 10 Hz). */
-export const agentMessagesPerSecondMax = 50;
+/** The agent is told about messages dropped over its budget at most this often. */
+const dropNoticeIntervalMs = 1_000;
 
 const connectQuerySchema = z.strictObject({
   nodeId: nodeIdSchema,
@@ -129,18 +134,37 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
       });
 
       let saidGoodbye = false;
-      let windowStartedAtMs = clock.nowMs();
-      let messagesInWindow = 0;
+      // Heartbeats have a budget of their own: a flood of reports cannot crowd them out, and
+      // what is over budget is dropped rather than costing the node its channel (ADR 0010).
+      const budget = new AgentChannelBudget(agentChannelBudgetDefaults, clock.nowMs());
+      let closedForRate = false;
+      let droppedUntold = 0;
+      let toldOfDropsAtMs = -Infinity;
+      const dropped = (kind: ChannelMessageKind, nowMs: number) => {
+        metrics.agentMessagesDropped.inc({ budget: kind });
+        droppedUntold += 1;
+        if (nowMs - toldOfDropsAtMs < dropNoticeIntervalMs) return;
+        toldOfDropsAtMs = nowMs;
+        logger.warn({ node: nodeId, dropped: droppedUntold, kind }, "agent messages over budget");
+        send(socket, {
+          type: "error",
+          message:
+            `dropped ${droppedUntold} messages over the channel's budget (${budget.options.otherPerSecondMax} ` +
+            `per second, heartbeats ${budget.options.livenessPerSecondMax} of their own); pace them`,
+        });
+        droppedUntold = 0;
+      };
 
       socket.on("message", (data, isBinary) => {
+        if (closedForRate) return;
         const nowMs = clock.nowMs();
-        if (nowMs - windowStartedAtMs >= 1_000) {
-          windowStartedAtMs = nowMs;
-          messagesInWindow = 0;
-        }
-        messagesInWindow += 1;
-        if (messagesInWindow > agentMessagesPerSecondMax) {
-          socket.close(ChannelCloseCode.rateLimited, "too many messages; at most 50 per second");
+        if (!budget.arrived(nowMs)) {
+          closedForRate = true;
+          metrics.agentChannelsRateLimited.inc();
+          socket.close(
+            ChannelCloseCode.rateLimited,
+            `more than ${budget.options.messagesPerSecondCeiling} messages per second`,
+          );
           return;
         }
         let parsed: unknown;
@@ -150,6 +174,11 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
           parsed = undefined;
         }
         const type = (parsed as { type?: unknown } | null | undefined)?.type;
+        const kind = type === "heartbeat" || type === "goodbye" ? "liveness" : "other";
+        if (!budget.admit(kind, nowMs)) {
+          dropped(kind, nowMs);
+          return;
+        }
         if (typeof type === "string" && backupMessageTypes.has(type)) {
           const backupMessage = agentBackupMessageSchema.safeParse(parsed);
           if (!backupMessage.success) {
@@ -171,6 +200,7 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
             });
             return;
           }
+          metrics.agentSecurityReports.inc({ type: securityMessage.data.type });
           if (securityMessage.data.type === "firewall-denied")
             plane.components.firewall?.agentReported(nodeId, securityMessage.data);
           else plane.components.peers?.agentReported(nodeId, securityMessage.data);
@@ -231,10 +261,15 @@ export function registerAgentChannel(app: FastifyInstance, plane: ControlPlane):
         if (channels.get(nodeId) !== socket) return; // replaced by a newer connection
         channels.delete(nodeId);
         services.agentDisconnected(nodeId);
-        if (!saidGoodbye && detection.has(nodeId)) {
-          logger.info({ node: nodeId }, "agent connection lost");
-          detection.connectionLost(nodeId);
+        if (saidGoodbye || !detection.has(nodeId)) return;
+        if (closedForRate) {
+          // It was sending a moment ago: alive, if misbehaving; not a lost connection.
+          logger.warn({ node: nodeId }, "agent channel closed for sending too much");
+          detection.channelRateLimited(nodeId);
+          return;
         }
+        logger.info({ node: nodeId }, "agent connection lost");
+        detection.connectionLost(nodeId);
       });
       socket.on("error", (error) =>
         logger.warn({ node: nodeId, err: error }, "agent connection error"),
