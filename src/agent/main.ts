@@ -24,6 +24,7 @@ import {
   type FleetBackupsOptions,
 } from "./backup/fleet-backups.ts";
 import { beginIncarnation } from "./agent-state.ts";
+import { ConnectionLimits } from "./connection-limits.ts";
 import { createDataTransferHandler } from "./data-transfer/data-transfer-http.ts";
 import { PeerSecurity } from "./peer-security.ts";
 import { openAgentKeys, startAgentKeyRotation } from "./agent-keys.ts";
@@ -34,6 +35,13 @@ import { HeartbeatChannel } from "./heartbeat-channel.ts";
 
 /** Host metrics are sampled this often and ride on the next heartbeat. */
 export const metricsIntervalMs = 1_000;
+/**
+ * Connections the kernel queues for the agent's listener before it accepts them (capped by
+ * net.core.somaxconn). Node's default, 511, overflows under a burst of a few thousand
+ * connections: the kernel then drops SYNs, the server's probe among them, and a dropped SYN
+ * is retried only after a second — longer than any probe timeout (ADR 0010).
+ */
+export const listenBacklogMax = 4_096;
 
 export interface AgentOptions {
   nodeId: string;
@@ -116,9 +124,20 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     { dataDir: options.dataDir },
     { clock, logger, report: (message) => link.channel?.send(message) ?? false },
   );
-  /** A signed route's check: the signature first, then the firewall's node and role rules. */
-  const authorizePeer = (request: IncomingMessage, bodySha256Header?: string) =>
-    firewall.afterSignature(request, peerSecurity.authorize(request, bodySha256Header));
+  const connections = new ConnectionLimits();
+  /**
+   * A signed route's check: the signature first, then the firewall's node and role rules. A
+   * connection that carried a verified request is a peer's: it no longer counts as a stranger's.
+   */
+  const authorizePeer = (request: IncomingMessage, bodySha256Header?: string) => {
+    const authorization = firewall.afterSignature(
+      request,
+      peerSecurity.authorize(request, bodySha256Header),
+    );
+    if (authorization.ok && authorization.nodeId !== undefined)
+      connections.verified(request.socket);
+    return authorization;
+  };
   const supervisor: ServiceSupervisor = new ServiceSupervisor(
     { dataDir: options.dataDir, nodeId: state.nodeId, cwd: options.servicesCwd ?? process.cwd() },
     {
@@ -193,8 +212,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     { nodeId: state.nodeId, incarnation: state.incarnation },
     [dataTransfer, backups.blobApi],
     firewall,
+    connections,
   );
-  http.listen(options.listenPort, options.listenHost);
+  http.listen({ port: options.listenPort, host: options.listenHost, backlog: listenBacklogMax });
   await once(http, "listening");
   const address = http.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -286,6 +306,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       cancelKeyRotation();
       credentials.stop();
       firewall.close();
+      peerSecurity.close();
       await backups.close();
       await channel.stop(graceful);
       await services.close();

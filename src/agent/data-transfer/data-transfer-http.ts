@@ -9,6 +9,7 @@ import type { Clock } from "../../ports/clock.ts";
 import type { Logger } from "../../ports/logger.ts";
 import { isServiceName } from "../../runtime/proxy/proxy-ports-file.ts";
 import { systemClock } from "../../runtime/system-clock.ts";
+import { closeIfBodyUnread } from "../../runtime/unread-request-body.ts";
 import {
   dataArchiveLimitsDefaults,
   extractArchive,
@@ -170,6 +171,7 @@ function sendError(
   error: string,
   message: string,
 ): void {
+  closeIfBodyUnread(response);
   response
     .writeHead(statusCode, { "content-type": "application/json" })
     .end(JSON.stringify({ error, message, statusCode }));

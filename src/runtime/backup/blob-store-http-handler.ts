@@ -7,6 +7,7 @@ import { BackupError } from "../../core/backup/errors.ts";
 import type { BackupErrorCode } from "../../core/backup/errors.ts";
 import { isValidBlobName } from "../../core/backup/blob-store.ts";
 import type { BlobStore } from "../../core/backup/blob-store.ts";
+import { closeIfBodyUnread } from "../unread-request-body.ts";
 
 export const blobApiPathPrefix = "/v1/blobs";
 /** Header carrying the hex SHA-256 of a PUT body; the server refuses a body that differs. */
@@ -66,11 +67,10 @@ const statusOfCode: Record<BackupErrorCode, number> = {
 
 function sendJson(response: ServerResponse, status: number, value: unknown): void {
   const body = Buffer.from(JSON.stringify(value));
+  closeIfBodyUnread(response);
   response.writeHead(status, {
     "content-type": "application/json",
     "content-length": String(body.length),
-    // An unread request body would be taken for the next request on a kept-alive socket.
-    ...(response.req.complete ? {} : { connection: "close" }),
   });
   response.end(body);
 }
