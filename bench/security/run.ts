@@ -6,31 +6,43 @@
 //   forgery   forged, replayed, expired, revoked and wrong-audience credentials and signed
 //             peer requests: counts accepted attempts (target 0) and who refused the rest;
 //   limits    the same forgeries at the default intrusion-detection settings: 401 vs 429;
-//   ledger    ledger append and proof throughput at 1,000,000 entries.
-// Writes bench/results/security.json and prints a summary table.
+//   ledger    ledger append and proof throughput at 1,000,000 entries;
+//   flapping  a real agent flooded with unsigned peer requests (115/s and 1,000/s sustained, a
+//             burst of 2,000 concurrent): status changes of the node (target 0), channel
+//             closes, heartbeat gaps, probe latency, reports to the server, agent CPU and RSS.
+//             Needs the bundle (`npm run build`): the agent is the real `edgeward agent`.
+// Writes bench/results/security.json (or --results FILE) and prints a summary table.
 //
-//   npm run bench:security -- [--parts overhead,fuzz,forgery,limits,ledger] [--seed N]
+//   npm run bench:security -- [--parts overhead,fuzz,forgery,limits,ledger,flapping] [--seed N]
 //     [--requests 5000] [--fuzz-requests 100000] [--attempts 600] [--ledger-entries 1000000]
+//     [--flood-seconds 10] [--burst 2000] [--results FILE]
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { measureLedger } from "../ledger/measure.ts";
 import { BenchServer, benchSecuritySpec } from "./bench-server.ts";
+import { measureFlapping, type FlappingResult } from "./flapping.ts";
 import { attackServer, type ForgeryResult } from "./forgery.ts";
 import { fuzzServer, type FuzzResult } from "./fuzz.ts";
 import { measureOverhead, type OverheadRow } from "./overhead.ts";
 
 const { values } = parseArgs({
   options: {
-    parts: { type: "string", default: "overhead,fuzz,forgery,limits,ledger" },
+    parts: { type: "string", default: "overhead,fuzz,forgery,limits,ledger,flapping" },
     seed: { type: "string", default: String(1 + (Date.now() % 0xffff_fffe)) },
     requests: { type: "string", default: "5000" },
     "fuzz-requests": { type: "string", default: "100000" },
     attempts: { type: "string", default: "600" },
     "ledger-entries": { type: "string", default: "1000000" },
     "ledger-batch": { type: "string", default: "1000" },
+    "flood-seconds": { type: "string", default: "10" },
+    burst: { type: "string", default: "2000" },
+    results: {
+      type: "string",
+      default: join(import.meta.dirname, "..", "results", "security.json"),
+    },
   },
 });
 const parts = new Set(values.parts.split(","));
@@ -57,6 +69,7 @@ const results: {
   forgery?: ForgeryResult;
   limits?: ForgeryResult;
   ledger?: ReturnType<typeof measureLedger>;
+  flapping?: FlappingResult;
   failures: string[];
 } = {
   benchmark: "security",
@@ -67,11 +80,11 @@ const results: {
   failures: [],
 };
 const sampler = setInterval(() => loadAverages.push(loadavg()), 30_000);
-const resultsPath = join(import.meta.dirname, "..", "results", "security.json");
+const resultsPath = values.results;
 /** Written after every part, so a part that fails leaves the others' figures. */
 const save = () => {
   results.loadAverage.end = loadavg();
-  mkdirSync(join(import.meta.dirname, "..", "results"), { recursive: true });
+  mkdirSync(dirname(resultsPath), { recursive: true });
   writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
 };
 
@@ -182,6 +195,32 @@ if (parts.has("ledger"))
     audit: true,
   });
 
+if (parts.has("flapping")) {
+  const floodSeconds = positive("flood-seconds", values["flood-seconds"]);
+  const burst = positive("burst", values.burst);
+  results.flapping = await measureFlapping({
+    phases: [
+      { name: "115 requests/s", kind: "rate", requestsPerSecond: 115, seconds: floodSeconds },
+      { name: "1,000 requests/s", kind: "rate", requestsPerSecond: 1_000, seconds: floodSeconds },
+      { name: `burst of ${burst} concurrent`, kind: "burst", concurrent: burst },
+    ],
+    settleSeconds: 3,
+  });
+  for (const row of results.flapping.rows) {
+    if (row.statusChanges > 0)
+      results.failures.push(
+        `flapping, ${row.phase}: ${row.statusChanges} status changes, first ${row.transitions.slice(0, 3).join(", ")}`,
+      );
+    if (row.failovers > 0)
+      results.failures.push(`flapping, ${row.phase}: ${row.failovers} failovers`);
+    if (Object.keys(row.channelCloses).length > 0)
+      results.failures.push(
+        `flapping, ${row.phase}: channel closed ${JSON.stringify(row.channelCloses)}`,
+      );
+  }
+  save();
+}
+
 clearInterval(sampler);
 save();
 const end = results.loadAverage.end ?? loadavg();
@@ -221,6 +260,15 @@ if (results.ledger !== undefined) {
       `audit ${ledger.offlineAudit === null ? "-" : `${ledger.offlineAudit.seconds.toFixed(1)} s`}`,
   ]);
 }
+for (const row of results.flapping?.rows ?? [])
+  rows.push([
+    `flood, ${row.phase}`,
+    `${row.requests} requests in ${row.floodSeconds} s ${JSON.stringify(row.answers)}; status changes ${row.statusChanges}, ` +
+      `failovers ${row.failovers}, channel closes ${JSON.stringify(row.channelCloses)}; heartbeat age max ${row.heartbeatAgeMsMax} ms; ` +
+      `probe p50/p99/max ${ms(row.probe.p50Ms)}/${ms(row.probe.p99Ms)}/${ms(row.probe.maxMs)}, ${row.probe.timedOut}/${row.probe.count} timed out; ` +
+      `reports ${row.reportsReceived ?? "-"} (refusals ${row.refusalsReported ?? "-"}); agent log lines ${row.agentLogLines}, ` +
+      `CPU ${row.agentCpuPercent} %, RSS max ${row.agentRssMbMax} MB`,
+  ]);
 const width = Math.max(...rows.map(([name]) => name.length));
 for (const [name, value] of rows) process.stdout.write(`${name.padEnd(width)}  ${value}\n`);
 process.stdout.write(
