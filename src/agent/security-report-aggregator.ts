@@ -2,7 +2,7 @@
 // the server: each distinct key (a source and what it was refused for) is counted, and at most
 // `reportsPerWindowMax` messages leave per window, each carrying the newest refusal of its key
 // and how many it stands for. A flood of any size costs the channel that many messages, and
-// the agent memory for `keysMax` keys (ADR 0006, "Reports under a flood").
+// the agent memory for `keysMax` keys (ADR 0010).
 
 import type { CancelTimer, Clock } from "../ports/clock.ts";
 

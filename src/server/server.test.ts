@@ -9,8 +9,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { FleetEvent, NodeListResponse, NodeView } from "../api/contract.ts";
 import { detectorOptionsFor } from "../core/membership/detector-options.ts";
+import { agentChannelBudgetDefaults } from "../core/security/agent-channel-budget.ts";
 import type { Clock } from "../ports/clock.ts";
 import { MemoryStore } from "../runtime/store/memory-store.ts";
+import { waitFor } from "./fleet-test-support.ts";
 import { startServer, type RunningServer } from "./main.ts";
 import { messageText } from "../runtime/websocket-text.ts";
 
@@ -382,6 +384,65 @@ describe("failure detection through the server", () => {
       ["edge-1", "HEALTHY"],
       ["edge-2", "FAILED"],
     ]);
+  });
+
+  it("drops an agent's messages over budget but never its heartbeats, and cuts it off only past the ceiling", async () => {
+    const { clock, advance } = manualClock(3_000_000);
+    const server = await serverWith({ clock });
+    const { metrics } = server.plane.components;
+    const count = async (counter: { get(): Promise<{ values: { value: number }[] }> }) =>
+      (await counter.get()).values.reduce((sum, { value }) => sum + value, 0);
+    await register(server, "edge-1");
+    const socket = openChannel(server, "edge-1");
+    const errors: string[] = [];
+    const closed = new Promise<number>((resolve) => socket.once("close", resolve));
+    await new Promise<void>((resolve, reject) => {
+      socket.on("message", (data) => {
+        const message = JSON.parse(messageText(data)) as { type: string; message?: string };
+        if (message.type === "welcome") resolve();
+        if (message.type === "error") errors.push(message.message ?? "");
+      });
+      socket.once("error", reject);
+    });
+    const report = JSON.stringify({
+      type: "peer-request-rejected",
+      reason: "unsigned",
+      claimedNodeId: null,
+      remoteAddress: "10.0.0.9",
+      path: "/v1/services/x/data",
+      atMs: 1,
+      rejectedCount: 1,
+    });
+    // At one instant: 150 reports with a heartbeat after every 30 (the clock does not move).
+    for (let index = 1; index <= 150; index += 1) {
+      socket.send(report);
+      if (index % 30 === 0) socket.send(JSON.stringify({ type: "heartbeat", sequence: index }));
+    }
+    const { otherPerSecondMax, messagesPerSecondCeiling } = agentChannelBudgetDefaults;
+    await waitFor(
+      async () =>
+        (await count(metrics.agentSecurityReports)) +
+          (await count(metrics.agentMessagesDropped)) ===
+        150,
+      "the server to take or drop every report",
+    );
+    expect(await count(metrics.agentSecurityReports)).toBe(otherPerSecondMax);
+    expect(await count(metrics.heartbeatsReceived)).toBe(5);
+    await waitFor(() => errors.length > 0, "the agent to be told of the drops");
+    expect(errors[0]).toMatch(/^dropped \d+ messages over the channel's budget/);
+    expect(await statusOf(server, "edge-1")).toBe("HEALTHY");
+
+    // Past the ceiling of all messages the channel is closed (4429), and that is no crash:
+    // the node is alive (it was sending), so silent probes do not convict it within the grace.
+    for (let index = 0; index < messagesPerSecondCeiling; index += 1) socket.send(report);
+    expect(await closed).toBe(4429);
+    expect(await count(metrics.agentChannelsRateLimited)).toBe(1);
+    const { links } = server.plane.components;
+    await waitFor(() => !links.connected("edge-1"), "the server to see the channel closed");
+    advance(detectorOptionsFor("lan").rateLimitedGraceMs - 1_000);
+    expect(await statusOf(server, "edge-1")).toBe("DEGRADED");
+    advance(2_000);
+    expect(await statusOf(server, "edge-1")).toBe("FAILED");
   });
 
   it("closes the channel of a node that never registered with a clear code", async () => {

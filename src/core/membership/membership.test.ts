@@ -138,6 +138,48 @@ describe("membership on the lan preset", () => {
     ]);
   });
 
+  it("does not suspect a node whose channel was closed for its rate, if it reconnects in time", () => {
+    const h = harness();
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    heartbeatSteadily(h, "a", afterGraceMs + 200, afterGraceMs + 1_001);
+    h.membership.channelRateLimited("a", afterGraceMs + 1_050);
+    h.runTicks(afterGraceMs + 1_060, afterGraceMs + 1_150);
+    h.membership.heartbeat("a", afterGraceMs + 1_160);
+    heartbeatSteadily(h, "a", afterGraceMs + 1_360, afterGraceMs + 3_000);
+    expect(h.transitions().slice(1)).toEqual([]);
+    expect(h.probes()).toEqual([]);
+  });
+
+  it("keeps a rate-limited node out of FAILED while its probes time out, for rateLimitedGraceMs", () => {
+    const h = harness();
+    const lastMs = afterGraceMs + 1_000;
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    heartbeatSteadily(h, "a", afterGraceMs + 200, lastMs + 1);
+    h.membership.channelRateLimited("a", lastMs + 50);
+    // No heartbeat and no probe answer: suspected, re-probed, never convicted within the grace.
+    const graceEndsAtMs = lastMs + 50 + detectorPresets.lan.rateLimitedGraceMs;
+    h.runTicks(lastMs + 60, graceEndsAtMs - 10);
+    expect(h.transitions().slice(1)).toEqual([
+      expect.stringMatching(/^DEGRADED@\d+:heartbeat-overdue$/),
+    ]);
+    expect(h.probes().length).toBeGreaterThan(10);
+    // Past the grace, a silent node that does not answer is convicted as any other.
+    h.runTicks(graceEndsAtMs, graceEndsAtMs + 1_000);
+    expect(h.transitions().at(-1)).toMatch(/^FAILED@\d+:probe-timed-out$/);
+  });
+
+  it("still convicts a rate-limited node whose probe is refused (its process is gone)", () => {
+    const h = harness();
+    h.membership.register("a", afterGraceMs, { probeable: true });
+    heartbeatSteadily(h, "a", afterGraceMs + 200, afterGraceMs + 1_001);
+    h.membership.channelRateLimited("a", afterGraceMs + 1_050);
+    h.runTicks(afterGraceMs + 1_060, afterGraceMs + 3_000);
+    const probeAtMs = h.probes()[0];
+    if (probeAtMs === undefined) throw new Error("the silent node was never probed");
+    h.membership.probeAnswered("a", "refused", probeAtMs + 2);
+    expect(h.transitions().at(-1)).toBe(`FAILED@${probeAtMs + 2}:probe-refused`);
+  });
+
   it("treats a goodbye as OFFLINE and never convicts an OFFLINE node", () => {
     const h = harness();
     h.membership.register("a", afterGraceMs, { probeable: true });
