@@ -14,7 +14,7 @@ import { performance } from "node:perf_hooks";
 import type { FleetEvent, NodeView } from "../../src/api/contract.ts";
 import { detectorOptionsFor } from "../../src/core/membership/detector-options.ts";
 import { BenchServer, benchSecuritySpec, percentile } from "./bench-server.ts";
-import { floodBurst, floodSustained, type FloodAnswers } from "./flood-client.ts";
+import type { FloodAnswers } from "./flood-client.ts";
 
 export type FloodPhase =
   | { name: string; kind: "rate"; requestsPerSecond: number; seconds: number }
@@ -58,6 +58,8 @@ export interface FlappingRow {
   /** Refusals the agent logged one line each (before aggregation) or in summary lines. */
   agentLogLines: number;
   agentCpuPercent: number;
+  /** The agent's resident memory before the phase, and the most seen during it. */
+  agentRssMbBefore: number;
   agentRssMbMax: number;
 }
 
@@ -70,9 +72,11 @@ export interface FlappingResult {
 
 const nodeId = "flood-1";
 const cli = join(import.meta.dirname, "..", "..", "bin", "edgeward.js");
+const floodProcess = join(import.meta.dirname, "flood-process.ts");
 const clockTicksPerSecond = 100;
 const healthzIntervalMs = 100;
 const nodePollIntervalMs = 50;
+const megabytes = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The agent as `edgeward agent` runs it (the built CLI), its log lines counted as they come. */
@@ -152,13 +156,34 @@ function probeOnce(agentUrl: string, timeoutMs: number): Promise<number | undefi
   });
 }
 
-function runFlood(phase: FloodPhase, agentUrl: string): Promise<FloodAnswers> {
-  switch (phase.kind) {
-    case "burst":
-      return floodBurst(agentUrl, phase.concurrent);
-    case "rate":
-      return floodSustained(agentUrl, phase.requestsPerSecond, phase.seconds);
-  }
+/**
+ * Runs `phase` in a flood process; `onStarted` is called as its flood begins (the process has
+ * loaded), and the answers come back when it is over.
+ */
+async function runFlood(
+  phase: FloodPhase,
+  agentUrl: string,
+  onStarted: () => void,
+): Promise<FloodAnswers> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", floodProcess, agentUrl, JSON.stringify(phase)],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const stopChild = () => child.kill("SIGKILL");
+  process.once("exit", stopChild);
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    const before = output;
+    output += chunk.toString();
+    if (!before.includes("started\n") && output.includes("started\n")) onStarted();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  process.removeListener("exit", stopChild);
+  const answers = output.split("\n").find((line) => line.startsWith("{"));
+  if (code !== 0 || answers === undefined)
+    throw new Error(`the flood process exited with ${code}: ${output.slice(0, 500)}`);
+  return JSON.parse(answers) as FloodAnswers;
 }
 
 function summarise(latenciesMs: number[], timedOut: number): LatencySummary {
@@ -241,8 +266,8 @@ export async function measureFlapping(options: FlappingOptions): Promise<Flappin
       const metricsBefore = await metrics();
       const closesBefore = { ...agent.closes };
       const linesBefore = agent.lines;
-      const usageBefore = agent.usage();
-      const started = performance.now();
+      let usageBefore = agent.usage();
+      let started = performance.now();
       let rssMax = usageBefore.rssBytes;
       let heartbeatAgeMsMax = 0;
       const probeLatenciesMs: number[] = [];
@@ -274,7 +299,10 @@ export async function measureFlapping(options: FlappingOptions): Promise<Flappin
           }
         })(),
       ];
-      const answers = await runFlood(phase, agentUrl);
+      const answers = await runFlood(phase, agentUrl, () => {
+        usageBefore = agent.usage();
+        started = performance.now();
+      });
       const requests = Object.values(answers).reduce((sum, count) => sum + count, 0);
       const floodSeconds = (performance.now() - started) / 1_000;
       const usageAfterFlood = agent.usage();
@@ -320,7 +348,8 @@ export async function measureFlapping(options: FlappingOptions): Promise<Flappin
         agentCpuPercent: Math.round(
           ((usageAfterFlood.cpuSeconds - usageBefore.cpuSeconds) / floodSeconds) * 100,
         ),
-        agentRssMbMax: Math.round((rssMax / 1024 / 1024) * 10) / 10,
+        agentRssMbBefore: megabytes(usageBefore.rssBytes),
+        agentRssMbMax: megabytes(rssMax),
       });
     }
   } finally {

@@ -267,7 +267,7 @@ for (const row of results.flapping?.rows ?? [])
       `failovers ${row.failovers}, channel closes ${JSON.stringify(row.channelCloses)}; heartbeat age max ${row.heartbeatAgeMsMax} ms; ` +
       `probe p50/p99/max ${ms(row.probe.p50Ms)}/${ms(row.probe.p99Ms)}/${ms(row.probe.maxMs)}, ${row.probe.timedOut}/${row.probe.count} timed out; ` +
       `reports ${row.reportsReceived ?? "-"} (refusals ${row.refusalsReported ?? "-"}); agent log lines ${row.agentLogLines}, ` +
-      `CPU ${row.agentCpuPercent} %, RSS max ${row.agentRssMbMax} MB`,
+      `CPU ${row.agentCpuPercent} %, RSS ${row.agentRssMbBefore} -> max ${row.agentRssMbMax} MB`,
   ]);
 const width = Math.max(...rows.map(([name]) => name.length));
 for (const [name, value] of rows) process.stdout.write(`${name.padEnd(width)}  ${value}\n`);
