@@ -51,7 +51,10 @@ export class ConnectionLimits {
     return true;
   }
 
-  /** A request on `socket` carried a verified peer signature: it stops counting. */
+  /**
+   * A request on `socket` was authorized as a peer's (a verified signature; in an open fleet,
+   * any request to a peer route): it stops counting.
+   */
   verified(socket: Socket): void {
     this.#release(socket);
   }

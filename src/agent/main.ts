@@ -127,15 +127,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const connections = new ConnectionLimits();
   /**
    * A signed route's check: the signature first, then the firewall's node and role rules. A
-   * connection that carried a verified request is a peer's: it no longer counts as a stranger's.
+   * connection that carried an authorized request (a verified signature; in an open fleet,
+   * any) is a peer's: it no longer counts as a stranger's.
    */
   const authorizePeer = (request: IncomingMessage, bodySha256Header?: string) => {
     const authorization = firewall.afterSignature(
       request,
       peerSecurity.authorize(request, bodySha256Header),
     );
-    if (authorization.ok && authorization.nodeId !== undefined)
-      connections.verified(request.socket);
+    if (authorization.ok) connections.verified(request.socket);
     return authorization;
   };
   const supervisor: ServiceSupervisor = new ServiceSupervisor(
